@@ -1,0 +1,5 @@
+import sys
+
+from crossmodel_matcher.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""The `crossmodel-matcher` console script: serve (default), demo, build, info.
+
+Each subcommand lives in its own module, which provides `add_arguments(parser)` and
+`run(args) -> int`; this file only wires them together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "serve": ("crossmodel_matcher.server", "run the MCP server (the default; stdio unless --transport http)"),
+    "demo": ("crossmodel_matcher.demo_session", "build the demo pair if needed and call every tool on it"),
+    "build": ("crossmodel_matcher.store.build_cli", "build a model pair directory from your own SAE data"),
+    "info": ("crossmodel_matcher.info_cli", "print what a pair directory holds"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crossmodel-matcher",
+        description="Match SAE features between a narrow and a wide SAE (MCP server and tools).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["serve", *argv]
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""find_matches / compare_features / describe_feature over every candidate of the other model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from crossmodel_matcher.matcher import scores
+from crossmodel_matcher.matcher.tables import ModelTables, PairTables
+from crossmodel_matcher.schemas import (
+    COUNTERPART_MIN_CONTAINMENT,
+    COUNTERPART_MIN_CORRELATION,
+    COUNTERPART_MIN_WEIGHTED_OVERLAP,
+    RELATION_CONTAINMENT,
+    ComparisonReport,
+    Direction,
+    FeatureSummary,
+    Match,
+    MatchReport,
+    ModelInfo,
+    PairEvidence,
+    PairInfo,
+    Relation,
+    TokenComparison,
+    TokenWeight,
+    overlap_band,
+    score_band,
+)
+
+RANK_KEYS = ("match_score", "combined_score", "jaccard", "weighted_overlap", "correlation")
+MAX_TOP_N = 200
+
+
+class MatcherInputError(ValueError):
+    """A request the matcher refuses; the message says which argument and what is valid."""
+
+
+@dataclass
+class CandidateScores:
+    """Every signal of one source feature against all target features (arrays of len F_t)."""
+
+    jaccard: np.ndarray
+    weighted_overlap: np.ndarray
+    combined: np.ndarray
+    match: np.ndarray
+    correlation: np.ndarray | None = None
+    target_given_source: np.ndarray | None = None
+    source_given_target: np.ndarray | None = None
+    cofire: np.ndarray | None = None
+    cosine: np.ndarray | None = None
+
+    def ranking(self, rank_by: str) -> np.ndarray:
+        key = {
+            "match_score": self.match,
+            "combined_score": self.combined,
+            "jaccard": self.jaccard,
+            "weighted_overlap": self.weighted_overlap,
+            "correlation": self.correlation,
+        }[rank_by]
+        return key if key is not None else self.match
+
+
+def relation_of(t_given_s: float | None, s_given_t: float | None, corr: float | None) -> Relation:
+    """Typed relation of target to source from directed containment (activations only)."""
+    if t_given_s is None or s_given_t is None:
+        return "none"
+    inside_target = t_given_s >= RELATION_CONTAINMENT  # target fires where source fires
+    inside_source = s_given_t >= RELATION_CONTAINMENT
+    if inside_target and inside_source:
+        return "same"
+    if inside_target:
+        return "parent"
+    if inside_source:
+        return "child"
+    if corr is not None and corr >= COUNTERPART_MIN_CORRELATION:
+        return "related"
+    return "none"
+
+
+class CrossModelMatcher:
+    """Answers matching queries over a loaded pair; holds no per-query state."""
+
+    def __init__(self, pair: PairTables):
+        self.pair = pair
+
+    # ---- argument checks -----------------------------------------------------------------
+    def model(self, name: str) -> ModelTables:
+        try:
+            return self.pair.model(name)
+        except KeyError as exc:
+            raise MatcherInputError(exc.args[0]) from None
+
+    def check_feature(self, model: ModelTables, feature: int, arg: str = "feature") -> int:
+        if isinstance(feature, bool) or not isinstance(feature, (int, np.integer)):
+            raise MatcherInputError(f"{arg} must be an integer feature id, got {feature!r}")
+        if not 0 <= int(feature) < model.n_features:
+            raise MatcherInputError(
+                f"{arg}={feature} is out of range for model {model.name!r}: valid ids are "
+                f"0..{model.n_features - 1}"
+            )
+        return int(feature)
+
+    def direction(self, source: ModelTables, target: ModelTables) -> Direction:
+        if source.n_features < target.n_features:
+            return "narrow_to_wide"
+        if source.n_features > target.n_features:
+            return "wide_to_narrow"
+        return "same_width"
+
+    # ---- scoring -------------------------------------------------------------------------
+    def candidate_scores(self, source: ModelTables, feature: int) -> CandidateScores:
+        """All signals of `feature` against every feature of the other model."""
+        target = self.pair.other(source.name)
+        jac, _ = scores.jaccard_all(
+            source.top_bits[feature], int(source.top_size[feature]), target.top_bits, target.top_size
+        )
+        wov = scores.weighted_overlap_all(
+            source.token_weights[feature], target.weights_t, target.weight_sum
+        )
+        out = CandidateScores(jac, wov, scores.combined_score(jac, None), scores.match_score(wov, None))
+        if self.pair.has_activations:
+            sab, cof = self.pair.cross_rows(source.name, feature)
+            n = self.pair.n_aligned
+            corr = scores.pearson_from_sums(
+                sab, source.col_sum[feature], source.col_sumsq[feature],
+                target.col_sum, target.col_sumsq, n,
+            )
+            out.correlation = corr
+            out.cofire = np.asarray(cof, dtype=np.float64)
+            out.target_given_source = scores.containment(out.cofire, source.col_nnz[feature])
+            out.source_given_target = scores.containment(out.cofire, target.col_nnz)
+            out.combined = scores.combined_score(jac, corr)
+            out.match = scores.match_score(wov, corr)
+        if self.pair.decoder_comparable:
+            out.cosine = scores.cosine_all(source.decoder[feature], target.decoder)
+        return out
+
+    def evidence(self, cs: CandidateScores, idx: int) -> PairEvidence:
+        def pick(arr: np.ndarray | None) -> float | None:
+            return None if arr is None else round(float(arr[idx]), 6)
+
+        corr = pick(cs.correlation)
+        t_s, s_t = pick(cs.target_given_source), pick(cs.source_given_target)
+        jac = float(cs.jaccard[idx])
+        comb = float(cs.combined[idx])
+        return PairEvidence(
+            jaccard=round(jac, 6),
+            weighted_overlap=round(float(cs.weighted_overlap[idx]), 6),
+            activation_correlation=corr,
+            target_given_source=t_s,
+            source_given_target=s_t,
+            cofire_count=None if cs.cofire is None else int(cs.cofire[idx]),
+            decoder_cosine=pick(cs.cosine),
+            combined_score=round(comb, 6),
+            match_score=round(float(cs.match[idx]), 6),
+            overlap_band=overlap_band(jac),
+            score_band=score_band(comb),
+            relation=relation_of(t_s, s_t, corr),
+        )
+
+    def is_counterpart(self, ev: PairEvidence) -> bool:
+        """Whether a candidate's evidence is enough to call it a counterpart."""
+        if ev.activation_correlation is None:
+            return ev.weighted_overlap >= COUNTERPART_MIN_WEIGHTED_OVERLAP
+        contained = max(ev.target_given_source or 0.0, ev.source_given_target or 0.0)
+        return (
+            ev.activation_correlation >= COUNTERPART_MIN_CORRELATION
+            and contained >= COUNTERPART_MIN_CONTAINMENT
+        )
+
+    # ---- tokens --------------------------------------------------------------------------
+    def shared_tokens(self, a: ModelTables, fa: int, b: ModelTables, fb: int) -> list[TokenWeight]:
+        """Tokens in both top-50 sets, most distinctive (smaller lift weight) first."""
+        shared = set(a.top_token_set(fa)) & set(b.top_token_set(fb))
+        counts = dict(zip(a.top_token_ids[fa].tolist(), a.top_token_counts[fa].tolist()))
+        rows = [
+            (min(float(a.token_weights[fa, t]), float(b.token_weights[fb, t])), counts.get(t, 0), t)
+            for t in shared
+        ]
+        rows.sort(key=lambda r: (-r[0], -r[1], r[2]))
+        return [TokenWeight(token=a.vocab[t], weight=round(w, 6), count=c) for w, c, t in rows]
+
+    def only_tokens(self, a: ModelTables, fa: int, b: ModelTables, fb: int) -> list[TokenWeight]:
+        """Tokens of a's top-50 set missing from b's, most distinctive first."""
+        other = set(b.top_token_set(fb))
+        rows = [
+            (float(a.token_weights[fa, t]), int(c), int(t))
+            for t, c in zip(a.top_token_ids[fa], a.top_token_counts[fa])
+            if t >= 0 and int(t) not in other
+        ]
+        rows.sort(key=lambda r: (-r[0], -r[1], r[2]))
+        return [TokenWeight(token=a.vocab[t], weight=round(w, 6), count=c) for w, c, t in rows]
+
+    def distinctive_tokens(self, m: ModelTables, feature: int, n: int = 10) -> list[TokenWeight]:
+        w = m.token_weights[feature]
+        order = np.argsort(-w, kind="stable")[:n]
+        counts = dict(zip(m.top_token_ids[feature].tolist(), m.top_token_counts[feature].tolist()))
+        return [
+            TokenWeight(token=m.vocab[t], weight=round(float(w[t]), 6), count=counts.get(int(t), 0))
+            for t in order
+            if w[t] > 0
+        ]
+
+    # ---- public queries ------------------------------------------------------------------
+    def describe_feature(self, model: str, feature: int, n_tokens: int = 20) -> FeatureSummary:
+        m = self.model(model)
+        f = self.check_feature(m, feature)
+        top = [
+            TokenWeight(token=m.vocab[t], weight=round(float(m.token_weights[f, t]), 6), count=int(c))
+            for t, c in zip(m.top_token_ids[f][:n_tokens], m.top_token_counts[f][:n_tokens])
+            if t >= 0
+        ]
+        return FeatureSummary(
+            model=m.name,
+            feature=f,
+            label=m.label(f),
+            dead=bool(m.dead[f]),
+            firing_rate=round(float(m.fire_count[f]) / max(1, m.n_examples), 6),
+            fire_count=int(m.fire_count[f]),
+            max_activation=round(float(m.max_activation[f]), 6),
+            mean_activation=round(float(m.mean_activation[f]), 6),
+            top_tokens=top,
+            distinctive_tokens=self.distinctive_tokens(m, f, n_tokens),
+        )
+
+    def find_matches(
+        self, model: str, feature: int, top_n: int = 10, rank_by: str = "match_score"
+    ) -> MatchReport:
+        """Rank every feature of the other model as a counterpart of (model, feature)."""
+        t0 = time.perf_counter()
+        src = self.model(model)
+        f = self.check_feature(src, feature)
+        if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)):
+            raise MatcherInputError(f"top_n must be an integer, got {top_n!r}")
+        if not 1 <= top_n <= MAX_TOP_N:
+            raise MatcherInputError(f"top_n={top_n} is out of range: use 1..{MAX_TOP_N}")
+        if rank_by not in RANK_KEYS:
+            raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
+        tgt = self.pair.other(src.name)
+        cs = self.candidate_scores(src, f)
+        key = cs.ranking(rank_by)
+        k = min(top_n, len(key))
+        part = np.argpartition(-key, k - 1)[:k]
+        order = part[np.lexsort((part, -key[part]))]
+        matches = []
+        for rank, idx in enumerate(order, start=1):
+            ev = self.evidence(cs, int(idx))
+            matches.append(
+                Match(
+                    rank=rank,
+                    target_feature=int(idx),
+                    target_label=tgt.label(int(idx)),
+                    evidence=ev,
+                    shared_tokens=self.shared_tokens(src, f, tgt, int(idx))[:15],
+                    reading=self.match_reading(tgt.name, int(idx), ev),
+                )
+            )
+        dead = bool(src.dead[f])
+        has = (not dead) and any(self.is_counterpart(m.evidence) for m in matches)
+        signals = src.signals if self.pair.has_activations else ["tokens"]
+        return MatchReport(
+            source_model=src.name,
+            source_feature=f,
+            source_label=src.label(f),
+            target_model=tgt.name,
+            direction=self.direction(src, tgt),
+            n_candidates_tested=tgt.n_features,
+            signals_used=[s for s in signals if s != "decoder" or self.pair.decoder_comparable],
+            ranked_by=rank_by if (rank_by != "correlation" or cs.correlation is not None) else "match_score",
+            has_counterpart=has,
+            source_dead=dead,
+            matches=matches,
+            match_ids=[m.target_feature for m in matches],
+            reading=self.report_reading(src, f, tgt, matches, has, dead),
+            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
+
+    def compare_features(self, model: str, source_feature: int, target_feature: int) -> ComparisonReport:
+        """Two features side by side: shared and distinctive tokens, co-firing, every score."""
+        t0 = time.perf_counter()
+        src = self.model(model)
+        tgt = self.pair.other(src.name)
+        fs = self.check_feature(src, source_feature, "source_feature")
+        ft = self.check_feature(tgt, target_feature, "target_feature")
+        cs = self.candidate_scores(src, fs)
+        ev = self.evidence(cs, ft)
+        src_only = tgt_only = None
+        if ev.cofire_count is not None:
+            src_only = int(src.col_nnz[fs]) - ev.cofire_count
+            tgt_only = int(tgt.col_nnz[ft]) - ev.cofire_count
+        return ComparisonReport(
+            source=self.describe_feature(src.name, fs),
+            target=self.describe_feature(tgt.name, ft),
+            direction=self.direction(src, tgt),
+            evidence=ev,
+            tokens=TokenComparison(
+                shared_tokens=self.shared_tokens(src, fs, tgt, ft),
+                source_only_tokens=self.only_tokens(src, fs, tgt, ft),
+                target_only_tokens=self.only_tokens(tgt, ft, src, fs),
+            ),
+            source_only_fires=src_only,
+            target_only_fires=tgt_only,
+            n_aligned_examples=self.pair.n_aligned,
+            reading=self.match_reading(tgt.name, ft, ev),
+            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
+
+    def info(self) -> PairInfo:
+        models = [
+            ModelInfo(
+                name=m.name,
+                n_features=m.n_features,
+                n_examples=m.n_examples,
+                n_dead=int(m.dead.sum()),
+                signals=[s for s in m.signals if s != "activations" or self.pair.has_activations],
+                activation_space=m.activation_space,
+                has_labels=bool(m.labels),
+            )
+            for m in self.pair.models
+        ]
+        return PairInfo(
+            format_version=self.pair.format_version,
+            models=models,
+            vocab_size=len(self.pair.vocab),
+            n_aligned_examples=self.pair.n_aligned,
+            decoder_comparable=self.pair.decoder_comparable,
+            description=self.pair.description,
+        )
+
+    # ---- readings ------------------------------------------------------------------------
+    @staticmethod
+    def match_reading(target_model: str, target: int, ev: PairEvidence) -> str:
+        parts = [f"{target_model} {target}: {ev.score_band.value} combined score {ev.combined_score:.2f}"]
+        parts.append(f"token Jaccard {ev.jaccard:.2f} ({ev.overlap_band.value})")
+        parts.append(f"weighted overlap {ev.weighted_overlap:.2f}")
+        if ev.activation_correlation is not None:
+            parts.append(f"correlation {ev.activation_correlation:.2f}")
+            parts.append(
+                f"fires on {ev.target_given_source:.0%} of the source's examples, "
+                f"the source on {ev.source_given_target:.0%} of its"
+            )
+        text = ", ".join(parts)
+        meaning = {
+            "same": "the same feature",
+            "parent": "broader than the source (a parent)",
+            "child": "a refinement of the source (a child)",
+            "related": "related, neither contains the other",
+            "none": "no activation evidence of a relation",
+        }[ev.relation]
+        if ev.activation_correlation is None:
+            meaning = "token evidence only"
+        return f"{text}: {meaning}."
+
+    @staticmethod
+    def report_reading(
+        src: ModelTables, f: int, tgt: ModelTables, matches: list[Match], has: bool, dead: bool
+    ) -> str:
+        if dead:
+            return f"{src.name} {f} never fires in the data: no counterpart can be measured."
+        if not matches:
+            return f"No candidates in {tgt.name}."
+        best = matches[0]
+        if not has:
+            return (
+                f"No counterpart in {tgt.name}: the best candidate ({best.target_feature}) does not "
+                "clear the counterpart threshold; this feature looks unique to "
+                f"{src.name}."
+            )
+        close = [m.target_feature for m in matches if m.evidence.relation in ("same", "parent", "child")]
+        extra = f" Contained/containing candidates: {close[:8]}." if len(close) > 1 else ""
+        return f"Best counterpart: {best.reading}{extra}"

@@ -1,0 +1,293 @@
+"""Every request and report model, and the bands with their thresholds: the one contract.
+
+The matcher core builds these models; the MCP server returns them unchanged, so the JSON
+schema an agent sees is generated from this file alone.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# ---------------------------------------------------------------------------------------
+# Constants of the original method (one source of truth).
+TOP_K_TOKENS = 50
+"""Size of a feature's top-token set (the original's `most_common(50)`)."""
+TOP_FRACTION_DIVISOR = 10
+"""The original kept `max(1, n // 10)` of a feature's top rows: the top 10%."""
+MAX_TOP_ROWS = 1000
+"""The original read at most 1,000 rows of a feature."""
+COMBINED_JACCARD_WEIGHT = 0.4
+COMBINED_CORRELATION_WEIGHT = 0.6
+COMBINED_SCORE_FORMULA = (
+    "combined_score = 0.4 * jaccard + 0.6 * activation_correlation if activation_correlation > 0 "
+    "else jaccard (the original formula; correlation is full-stream Pearson over aligned examples)"
+)
+MATCH_SCORE_FORMULA = (
+    "match_score = 0.7 * max(activation_correlation, 0) + 0.3 * weighted_overlap with activations; "
+    "weighted_overlap alone without them (used for ranking)"
+)
+
+# Token-overlap bands of the original skill: Jaccard of the two top-50 token sets.
+OVERLAP_STRONG = 0.3
+OVERLAP_MODERATE = 0.1
+# Bands of the original notes on the combined score.
+SCORE_STRONG = 0.5
+SCORE_GOOD = 0.3
+SCORE_MODERATE = 0.1
+
+
+class OverlapBand(str, Enum):
+    """Token-overlap band: strong > 0.3, moderate 0.1-0.3, weak < 0.1 (the original skill)."""
+
+    strong = "strong"
+    moderate = "moderate"
+    weak = "weak"
+
+
+class ScoreBand(str, Enum):
+    """Combined-score band of the original notes: > 0.5 strong, > 0.3 good, > 0.1 moderate."""
+
+    strong = "strong"
+    good = "good"
+    moderate = "moderate"
+    weak = "weak"
+
+
+def overlap_band(jaccard: float) -> OverlapBand:
+    """Band of a token-set Jaccard."""
+    if jaccard > OVERLAP_STRONG:
+        return OverlapBand.strong
+    if jaccard >= OVERLAP_MODERATE:
+        return OverlapBand.moderate
+    return OverlapBand.weak
+
+
+def score_band(score: float) -> ScoreBand:
+    """Band of a combined score, as the original notes read it."""
+    if score > SCORE_STRONG:
+        return ScoreBand.strong
+    if score > SCORE_GOOD:
+        return ScoreBand.good
+    if score > SCORE_MODERATE:
+        return ScoreBand.moderate
+    return ScoreBand.weak
+
+
+BANDS_DOC = {
+    "token_overlap": "Jaccard of top-50 token sets: strong > 0.3, moderate 0.1-0.3, weak < 0.1",
+    "combined_score": "strong > 0.5, good > 0.3, moderate > 0.1, weak otherwise",
+}
+
+# ---------------------------------------------------------------------------------------
+# Counterpart and relation thresholds (activations); token-only fallbacks.
+COUNTERPART_MIN_CORRELATION = 0.2
+"""A counterpart must correlate at least this much over the full aligned stream..."""
+COUNTERPART_MIN_CONTAINMENT = 0.5
+"""...and one of the two must fire on at least half of the other's examples."""
+COUNTERPART_MIN_WEIGHTED_OVERLAP = 0.25
+"""Without activations: weighted token overlap a counterpart must reach."""
+RELATION_CONTAINMENT = 0.6
+"""Directed containment at which one feature counts as inside the other (Matryoshka MCS)."""
+
+Relation = Literal["same", "parent", "child", "related", "none"]
+RELATIONS_DOC = {
+    "same": "each fires on >= 60% of the other's examples: one-to-one",
+    "parent": "the target fires on >= 60% of the source's examples, not the reverse: broader",
+    "child": "the source fires on >= 60% of the target's examples, not the reverse: a refinement",
+    "related": "they co-fire and correlate, but neither contains the other",
+    "none": "no evidence of a relation",
+}
+
+Direction = Literal["narrow_to_wide", "wide_to_narrow", "same_width"]
+Verdict = Literal["one_to_one", "split", "polysemantic", "no_counterpart"]
+Signal = Literal["tokens", "activations", "decoder"]
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenWeight(_Report):
+    """A token with its weight in a feature (or the smaller of two features' weights)."""
+
+    token: str
+    weight: float = Field(description="Lift-based weight: share of top examples x log(lift).")
+    count: int = Field(0, description="Count among the feature's top-10% examples (original).")
+
+
+class FeatureRef(_Report):
+    model: str
+    feature: int
+
+
+class FeatureSummary(_Report):
+    """What one feature is: its top tokens, firing statistics and label."""
+
+    model: str
+    feature: int
+    label: str | None = None
+    dead: bool
+    firing_rate: float = Field(description="Share of this model's examples where it fires.")
+    fire_count: int
+    max_activation: float
+    mean_activation: float = Field(description="Mean activation where it fires.")
+    top_tokens: list[TokenWeight] = Field(
+        description="Original top-50 tokens (count in the top 10% of examples), by count."
+    )
+    distinctive_tokens: list[TokenWeight] = Field(
+        description="Tokens by lift-based weight: over-represented in this feature's examples."
+    )
+
+
+class PairEvidence(_Report):
+    """Every signal between one source feature and one target feature."""
+
+    jaccard: float = Field(description="Jaccard of the two original top-50 token sets, [0, 1].")
+    weighted_overlap: float = Field(
+        description="Weighted Jaccard of lift-based token weights, [0, 1]: common tokens count little."
+    )
+    activation_correlation: float | None = Field(
+        None, description="Full-stream Pearson over aligned examples, zeros included, [-1, 1]."
+    )
+    target_given_source: float | None = Field(
+        None, description="P(target fires | source fires) over aligned examples."
+    )
+    source_given_target: float | None = Field(
+        None, description="P(source fires | target fires) over aligned examples."
+    )
+    cofire_count: int | None = Field(None, description="Aligned examples where both fire.")
+    decoder_cosine: float | None = Field(
+        None, description="Cosine of decoder directions; only when both SAEs read one space."
+    )
+    combined_score: float = Field(description=COMBINED_SCORE_FORMULA)
+    match_score: float = Field(description=MATCH_SCORE_FORMULA)
+    overlap_band: OverlapBand
+    score_band: ScoreBand
+    relation: Relation = Field(description="Typed relation of target to source; see 'relations'.")
+
+
+class Match(_Report):
+    """One ranked counterpart."""
+
+    rank: int
+    target_feature: int
+    target_label: str | None = None
+    evidence: PairEvidence
+    shared_tokens: list[TokenWeight] = Field(
+        description="Tokens in both top-50 sets, most distinctive first."
+    )
+    reading: str = Field(description="One line an agent can quote.")
+
+
+class MatchReport(_Report):
+    """Ranked counterparts of one feature among ALL features of the other model."""
+
+    source_model: str
+    source_feature: int
+    source_label: str | None = None
+    target_model: str
+    direction: Direction
+    n_candidates_tested: int
+    signals_used: list[Signal]
+    ranked_by: str
+    score_formula: str = COMBINED_SCORE_FORMULA
+    has_counterpart: bool = Field(
+        description="False when no candidate clears the counterpart threshold (see reading)."
+    )
+    source_dead: bool
+    matches: list[Match]
+    match_ids: list[int] = Field(description="Target feature ids of the matches, ranked.")
+    reading: str
+    bands: dict[str, str] = Field(default_factory=lambda: dict(BANDS_DOC))
+    elapsed_ms: float
+
+
+class TokenComparison(_Report):
+    shared_tokens: list[TokenWeight]
+    source_only_tokens: list[TokenWeight]
+    target_only_tokens: list[TokenWeight]
+
+
+class ComparisonReport(_Report):
+    """Two features side by side: where they agree and where they differ."""
+
+    source: FeatureSummary
+    target: FeatureSummary
+    direction: Direction
+    evidence: PairEvidence
+    tokens: TokenComparison
+    source_only_fires: int | None = Field(None, description="Aligned examples: source fires alone.")
+    target_only_fires: int | None = Field(None, description="Aligned examples: target fires alone.")
+    n_aligned_examples: int
+    score_formula: str = COMBINED_SCORE_FORMULA
+    reading: str
+    bands: dict[str, str] = Field(default_factory=lambda: dict(BANDS_DOC))
+    elapsed_ms: float
+
+
+class DecompositionPart(_Report):
+    """One wide feature in a narrow feature's decomposition (or a parent of a wide feature)."""
+
+    feature: int
+    label: str | None = None
+    weight: float = Field(description="Non-negative regression coefficient (0 if tokens only).")
+    explained_variance_after: float | None = Field(
+        None, description="R^2 of the narrow feature's activations once this part is added."
+    )
+    group: int = Field(description="Concept group: parts in one group refine one concept.")
+    evidence: PairEvidence
+    distinctive_tokens: list[TokenWeight] = Field(
+        description="This part's tokens, most distinctive first."
+    )
+
+
+class DecompositionReport(_Report):
+    """Which features of the other model together make up this feature."""
+
+    model: str
+    feature: int
+    label: str | None = None
+    other_model: str
+    direction: Direction
+    method: str
+    signals_used: list[Signal]
+    verdict: Verdict
+    verdict_reason: str
+    explained_variance: float | None = Field(
+        None, description="R^2 of all parts together (activations only)."
+    )
+    explained_variance_steps: list[float] = Field(
+        default_factory=list, description="R^2 after each added part."
+    )
+    token_coverage: float = Field(
+        description="Share of the feature's distinctive token weight covered by the parts."
+    )
+    n_groups: int
+    n_candidates_tested: int
+    parts: list[DecompositionPart]
+    part_ids: list[int] = Field(description="Ids in the other model, for cluster analysis.")
+    reading: str
+    elapsed_ms: float
+
+
+class ModelInfo(_Report):
+    name: str
+    n_features: int
+    n_examples: int
+    n_dead: int
+    signals: list[Signal]
+    activation_space: str | None = None
+    has_labels: bool
+
+
+class PairInfo(_Report):
+    format_version: int
+    models: list[ModelInfo]
+    vocab_size: int
+    n_aligned_examples: int
+    decoder_comparable: bool
+    description: str
+

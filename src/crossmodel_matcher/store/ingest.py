@@ -1,0 +1,177 @@
+"""Ingestion: examples and activations in, a validated model pair out.
+
+Every importer (the demo generator included) ends here, so real data and the demo take
+one path: `ModelSource` x 2 -> `build_pair_tables` -> `write_pair`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from crossmodel_matcher.matcher.tables import ModelTables, PairTables
+from crossmodel_matcher.store import derive
+from crossmodel_matcher.store.derive import TokenRows, TopExamples
+from crossmodel_matcher.store.format import write_pair
+
+
+class InputError(ValueError):
+    """Bad input to a build; the message names the source, the field and the fix."""
+
+
+@dataclass
+class ModelSource:
+    """One SAE's data as an importer hands it over.
+
+    Either `activations` (rows = this model's examples, with `example_keys` and
+    `example_tokens`) or `top_examples` alone (token tables only) must be given.
+    """
+
+    name: str
+    n_features: int
+    example_keys: np.ndarray | None = None  # str [n_examples], unique
+    example_tokens: TokenRows | None = None  # tokens of each example row
+    activations: sp.csr_matrix | None = None  # float32 [n_examples, n_features]
+    top_examples: TopExamples | None = None
+    decoder: np.ndarray | None = None  # [n_features, d]
+    activation_space: str | None = None
+    labels: dict[int, str] = field(default_factory=dict)
+    origin: str = "<memory>"  # file or folder the data came from, for error messages
+
+
+def _check_source(src: ModelSource, vocab_size: int) -> None:
+    where = f"{src.origin} (model {src.name!r})"
+    if src.activations is None and src.top_examples is None:
+        raise InputError(f"{where}: give activations or a top-examples table")
+    if src.activations is not None:
+        acts = src.activations
+        if acts.shape[1] != src.n_features:
+            raise InputError(
+                f"{where}: activations have {acts.shape[1]} columns, expected n_features="
+                f"{src.n_features}; columns must be features"
+            )
+        if not np.all(np.isfinite(acts.data)):
+            raise InputError(f"{where}: field 'activations' holds NaN or inf; clean them first")
+        if src.example_keys is None or len(src.example_keys) != acts.shape[0]:
+            raise InputError(f"{where}: need one example key per activation row ({acts.shape[0]})")
+        if len(np.unique(src.example_keys)) != len(src.example_keys):
+            raise InputError(f"{where}: field 'example_keys' has duplicates; keys must be unique")
+        if src.example_tokens is None or len(src.example_tokens) != acts.shape[0]:
+            raise InputError(f"{where}: need the tokens of each activation row ({acts.shape[0]})")
+    tokens = src.example_tokens if src.example_tokens is not None else (
+        src.top_examples.tokens if src.top_examples is not None else None
+    )
+    if tokens is not None and len(tokens.indices):
+        lo, hi = int(tokens.indices.min()), int(tokens.indices.max())
+        if lo < 0 or hi >= vocab_size:
+            raise InputError(f"{where}: field 'tokens' has ids outside the vocabulary [0, {vocab_size})")
+    if src.decoder is not None:
+        dec = np.asarray(src.decoder)
+        if dec.ndim != 2 or dec.shape[0] != src.n_features:
+            raise InputError(f"{where}: decoder must be [n_features={src.n_features}, d]")
+        if not np.all(np.isfinite(dec)):
+            raise InputError(f"{where}: decoder holds NaN or inf")
+
+
+def _model_tables(
+    src: ModelSource, vocab: list[str], rows: np.ndarray | None, say: Callable[[str], None]
+) -> tuple[ModelTables, tuple | None]:
+    vocab_size = len(vocab)
+    if src.activations is not None:
+        acts = sp.csr_matrix(src.activations, dtype=np.float32)
+        top = src.top_examples or derive.top_examples_from_activations(acts, src.example_tokens)
+        base = derive.token_base_rates(src.example_tokens, vocab_size)
+        fire, mx, mean = derive.feature_stats(acts)
+        n_examples = acts.shape[0]
+    else:
+        top = src.top_examples
+        base = derive.token_base_rates(top.tokens, vocab_size)
+        fire, mx, mean = derive.stats_from_top_examples(top, src.n_features)
+        n_examples = int(len(np.unique(top.feature_id)))
+    say(f"{src.name}: top examples ready ({len(top.feature_id)} rows)")
+    tok = derive.build_token_tables(top, src.n_features, vocab, base, progress=None)
+    say(f"{src.name}: token tables ({src.n_features} features)")
+    csc = derive.aligned_csc(src.activations, rows) if rows is not None else None
+    tables = ModelTables(
+        name=src.name,
+        vocab=vocab,
+        n_examples=n_examples,
+        top_token_ids=tok.top_token_ids,
+        top_token_counts=tok.top_token_counts,
+        token_weights=tok.token_weights,
+        fire_count=fire,
+        max_activation=mx,
+        mean_activation=mean,
+        labels=dict(src.labels),
+        activation_space=src.activation_space,
+        decoder=None if src.decoder is None else np.asarray(src.decoder, dtype=np.float32),
+        act_indptr=None if csc is None else csc[0],
+        act_indices=None if csc is None else csc[1],
+        act_data=None if csc is None else csc[2],
+    )
+    return tables, csc
+
+
+def build_pair_tables(
+    vocab: list[str],
+    source_a: ModelSource,
+    source_b: ModelSource,
+    description: str = "",
+    progress: bool = True,
+) -> PairTables:
+    """Derive both models' tables and their cross statistics from raw sources."""
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if progress:
+            print(f"[build {time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    if source_a.name == source_b.name:
+        raise InputError(f"the two models need different names (both {source_a.name!r})")
+    for src in (source_a, source_b):
+        _check_source(src, len(vocab))
+    rows_a = rows_b = None
+    if source_a.activations is not None and source_b.activations is not None:
+        rows_a, rows_b = derive.align_examples(
+            np.asarray(source_a.example_keys), np.asarray(source_b.example_keys)
+        )
+        if len(rows_a) == 0:
+            raise InputError(
+                f"{source_a.origin} / {source_b.origin}: no example key is shared by the two "
+                "models, so activations cannot be aligned; check that both use one key scheme"
+            )
+        say(f"aligned {len(rows_a)} examples by key")
+    ta, csc_a = _model_tables(source_a, vocab, rows_a, say)
+    tb, csc_b = _model_tables(source_b, vocab, rows_b, say)
+    sum_prod = cofire = None
+    n_aligned = 0 if rows_a is None else len(rows_a)
+    if csc_a is not None:
+        sum_prod, cofire = derive.cross_statistics(csc_a, csc_b, n_aligned, progress=say)
+        say("cross statistics ready")
+    return PairTables(
+        models=(ta, tb),
+        n_aligned=n_aligned,
+        cross_sum_prod=sum_prod,
+        cross_cofire=cofire,
+        description=description,
+    )
+
+
+def build_pair(
+    vocab: list[str],
+    source_a: ModelSource,
+    source_b: ModelSource,
+    out_dir: str | Path,
+    description: str = "",
+    progress: bool = True,
+    extra_manifest: dict | None = None,
+) -> Path:
+    """Build tables from two sources and write the pair directory atomically."""
+    pair = build_pair_tables(vocab, source_a, source_b, description, progress)
+    return write_pair(pair, out_dir, extra_manifest)
