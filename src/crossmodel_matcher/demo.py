@@ -356,7 +356,7 @@ class FeatureSpec:
     concept_mask: np.ndarray | None  # None = dead
     scale: float
     dropout: float
-    noise_rate: float
+    noise_rate: float  # spurious firings per example, plus ~10% of the concept's size
     silence: np.ndarray | None = None  # examples where it stays silent (absorption)
 
 
@@ -371,7 +371,7 @@ def activations(specs: list[FeatureSpec], n: int, rng: np.random.Generator) -> s
         idx = np.flatnonzero(on)
         idx = idx[rng.random(len(idx)) >= s.dropout]
         v = s.scale * rng.lognormal(0.0, 0.35, size=len(idx))
-        n_noise = rng.binomial(n, s.noise_rate)
+        n_noise = min(n, rng.binomial(n, s.noise_rate) + rng.binomial(len(idx), 0.1))
         noise_idx = rng.choice(n, size=n_noise, replace=False)
         noise_idx = noise_idx[~np.isin(noise_idx, idx)]
         nv = s.scale * 0.25 * rng.lognormal(0.0, 0.5, size=len(noise_idx))
@@ -389,7 +389,7 @@ def _spec(rng: np.random.Generator, mask: np.ndarray | None) -> FeatureSpec:
         concept_mask=mask,
         scale=float(rng.uniform(0.8, 3.0)),
         dropout=float(rng.uniform(0.03, 0.12)),
-        noise_rate=float(rng.uniform(0.0005, 0.004)),
+        noise_rate=float(rng.uniform(0.0, 0.0008)),
     )
 
 

@@ -6,7 +6,7 @@ schema an agent sees is generated from this file alone.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,7 +39,7 @@ SCORE_GOOD = 0.3
 SCORE_MODERATE = 0.1
 
 
-class OverlapBand(str, Enum):
+class OverlapBand(StrEnum):
     """Token-overlap band: strong > 0.3, moderate 0.1-0.3, weak < 0.1 (the original skill)."""
 
     strong = "strong"
@@ -47,7 +47,7 @@ class OverlapBand(str, Enum):
     weak = "weak"
 
 
-class ScoreBand(str, Enum):
+class ScoreBand(StrEnum):
     """Combined-score band of the original notes: > 0.5 strong, > 0.3 good, > 0.1 moderate."""
 
     strong = "strong"

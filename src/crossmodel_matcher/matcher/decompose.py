@@ -22,16 +22,22 @@ from crossmodel_matcher.schemas import DecompositionPart, DecompositionReport, S
 MAX_PARTS = 24
 CANDIDATE_POOL = 64
 PART_MIN_INSIDE = 0.5  # P(source fires | part fires): a part lies mostly inside the source
-PART_MIN_GAIN = 0.02  # R^2 a part must add
+PART_MIN_GAIN = 0.01  # R^2 a part must add
 PART_MIN_TOKEN_GAIN = 0.05  # token coverage a part must add (tokens only)
 GROUP_MIN_OVERLAP = 0.2  # weighted token overlap that puts two parts in one concept group
 MIN_EXPLAINED = 0.25  # below this R^2 (or token coverage) there is no counterpart
 SAME_MIN_CONTAINMENT = 0.6  # both ways: one part is the feature itself
+ONE_TO_ONE_MAX_REST = 0.1  # ...and the other parts together add less R^2 than this
 PARENT_MIN_CONTAINMENT = 0.5  # P(parent fires | wide feature fires)
 
 
-def _groups(model: ModelTables, parts: list[int]) -> list[int]:
-    """Concept group of each part: connected components of weighted token overlap."""
+def _groups(model: ModelTables, parts: list[int], source_weights: np.ndarray) -> list[int]:
+    """Concept group of each part: connected components of weighted token overlap.
+
+    Overlap is measured on the tokens the parts share with the source feature only, so two
+    refinements of one concept meet on that concept's tokens while their own refining tokens
+    (another weapon, another rung) do not push them apart.
+    """
     n = len(parts)
     parent = list(range(n))
 
@@ -41,7 +47,7 @@ def _groups(model: ModelTables, parts: list[int]) -> list[int]:
             i = parent[i]
         return i
 
-    w = model.token_weights[parts].astype(np.float64)
+    w = np.minimum(model.token_weights[parts].astype(np.float64), source_weights[None, :])
     for i in range(n):
         mins = np.minimum(w[i][None, :], w).sum(axis=1)
         maxs = np.maximum(w[i][None, :], w).sum(axis=1)
@@ -134,10 +140,10 @@ class Decomposer:
     def _regress(self, src, f, tgt, cs, max_parts) -> DecompositionReport:
         parts, steps, weights, n_pool = self._select(src, f, tgt, cs, max_parts)
         r2 = steps[-1] if steps else 0.0
-        groups = _groups(tgt, parts) if parts else []
+        groups = _groups(tgt, parts, src.token_weights[f]) if parts else []
         coverage = _token_coverage(src.token_weights[f], tgt.token_weights[parts]) if parts else 0.0
         n_groups = len(set(groups))
-        verdict, reason = self._verdict(src, f, cs, parts, r2, n_groups, coverage)
+        verdict, reason = self._verdict(src, f, cs, parts, steps, n_groups, coverage)
         if verdict == "one_to_one" and parts:
             best = max(range(len(parts)), key=lambda i: cs.correlation[parts[i]])
             parts, weights, groups = [parts[best]], [weights[best]], [0]
@@ -148,7 +154,8 @@ class Decomposer:
             signals=["tokens", "activations"], n_pool=n_pool,
         )
 
-    def _verdict(self, src, f, cs, parts, r2, n_groups, coverage) -> tuple[Verdict, str]:
+    def _verdict(self, src, f, cs, parts, steps, n_groups, coverage) -> tuple[Verdict, str]:
+        r2 = steps[-1] if steps else 0.0
         if src.dead[f]:
             return "no_counterpart", "the feature never fires in the data"
         if not parts or r2 < MIN_EXPLAINED:
@@ -157,16 +164,17 @@ class Decomposer:
                 "nothing in the other model makes it up"
             )
         same = [
-            p for p in parts
+            i for i, p in enumerate(parts)
             if cs.target_given_source[p] >= SAME_MIN_CONTAINMENT
             and cs.source_given_target[p] >= SAME_MIN_CONTAINMENT
         ]
-        if len(parts) == 1 or same:
-            p = same[0] if same else parts[0]
+        rest_gain = r2 - steps[0] if steps else 0.0
+        if len(parts) == 1 or (same and same[0] == 0 and rest_gain < ONE_TO_ONE_MAX_REST):
+            p = parts[same[0] if same else 0]
             return "one_to_one", (
                 f"one part covers it: fires on {cs.target_given_source[p]:.0%} of its examples, "
                 f"{cs.source_given_target[p]:.0%} of the part's examples are its own, "
-                f"correlation {cs.correlation[p]:.2f}"
+                f"correlation {cs.correlation[p]:.2f}; other parts add R^2 {rest_gain:.2f}"
             )
         if n_groups == 1:
             return "split", (
@@ -203,7 +211,7 @@ class Decomposer:
             covered = np.maximum(covered, cand[k])
             prev += float(gain[k])
             steps.append(prev)
-        groups = _groups(tgt, chosen) if chosen else []
+        groups = _groups(tgt, chosen, src_w) if chosen else []
         n_groups = len(set(groups))
         if src.dead[f]:
             verdict, reason = "no_counterpart", "the feature never fires in the data"

@@ -22,7 +22,7 @@ def weighted_overlap_all(w_src: np.ndarray, weights_t: np.ndarray, tgt_weight_su
     nz = np.flatnonzero(w_src)
     if len(nz) == 0:
         return np.zeros(weights_t.shape[1])
-    smin = np.minimum(weights_t[nz], w_src[nz, None]).sum(axis=0, dtype=np.float64)
+    smin = np.minimum(weights_t[nz], w_src[nz, None]).sum(axis=0).astype(np.float64)
     smax = float(w_src.sum(dtype=np.float64)) + tgt_weight_sum - smin
     return np.divide(smin, smax, out=np.zeros(len(smax)), where=smax > 0)
 

@@ -171,27 +171,29 @@ class CrossModelMatcher:
         )
 
     # ---- tokens --------------------------------------------------------------------------
+    @staticmethod
+    def _token_list(m: ModelTables, tokens: np.ndarray, weights: np.ndarray, counts: np.ndarray):
+        """TokenWeights, most distinctive first (ties: higher count, then token id)."""
+        order = np.lexsort((tokens, -counts, -weights))
+        return [
+            TokenWeight(token=m.vocab[int(tokens[i])], weight=round(float(weights[i]), 6), count=int(counts[i]))
+            for i in order
+        ]
+
     def shared_tokens(self, a: ModelTables, fa: int, b: ModelTables, fb: int) -> list[TokenWeight]:
         """Tokens in both top-50 sets, most distinctive (smaller lift weight) first."""
-        shared = set(a.top_token_set(fa)) & set(b.top_token_set(fb))
-        counts = dict(zip(a.top_token_ids[fa].tolist(), a.top_token_counts[fa].tolist()))
-        rows = [
-            (min(float(a.token_weights[fa, t]), float(b.token_weights[fb, t])), counts.get(t, 0), t)
-            for t in shared
-        ]
-        rows.sort(key=lambda r: (-r[0], -r[1], r[2]))
-        return [TokenWeight(token=a.vocab[t], weight=round(w, 6), count=c) for w, c, t in rows]
+        ids, counts = a.top_token_ids[fa], a.top_token_counts[fa]
+        keep = (ids >= 0) & np.isin(ids, b.top_token_ids[fb][b.top_token_ids[fb] >= 0])
+        ids, counts = ids[keep], counts[keep]
+        weights = np.minimum(a.token_weights[fa, ids], b.token_weights[fb, ids])
+        return self._token_list(a, ids, weights, counts)
 
     def only_tokens(self, a: ModelTables, fa: int, b: ModelTables, fb: int) -> list[TokenWeight]:
         """Tokens of a's top-50 set missing from b's, most distinctive first."""
-        other = set(b.top_token_set(fb))
-        rows = [
-            (float(a.token_weights[fa, t]), int(c), int(t))
-            for t, c in zip(a.top_token_ids[fa], a.top_token_counts[fa])
-            if t >= 0 and int(t) not in other
-        ]
-        rows.sort(key=lambda r: (-r[0], -r[1], r[2]))
-        return [TokenWeight(token=a.vocab[t], weight=round(w, 6), count=c) for w, c, t in rows]
+        ids, counts = a.top_token_ids[fa], a.top_token_counts[fa]
+        keep = (ids >= 0) & ~np.isin(ids, b.top_token_ids[fb])
+        ids, counts = ids[keep], counts[keep]
+        return self._token_list(a, ids, a.token_weights[fa, ids], counts)
 
     def distinctive_tokens(self, m: ModelTables, feature: int, n: int = 10) -> list[TokenWeight]:
         w = m.token_weights[feature]

@@ -16,6 +16,8 @@ from crossmodel_matcher.schemas import MAX_TOP_ROWS, TOP_FRACTION_DIVISOR, TOP_K
 
 TOP_EXAMPLES_PER_FEATURE = 100
 """Top examples kept per feature when derived from activations (as SplatNLP's store keeps)."""
+WEIGHT_MIN_FRACTION = 0.01
+"""Lift weights below this fraction of a feature's largest weight are set to 0 (noise)."""
 
 
 @dataclass
@@ -53,11 +55,13 @@ class TopExamples:
     feature_id: np.ndarray  # int32 [R]
     activation: np.ndarray  # float32 [R]
     tokens: TokenRows  # tokens of each row
+    example_row: np.ndarray | None = None  # int64 [R]: the example's row, when known
 
     def sorted(self) -> TopExamples:
         """Rows ordered by feature, then activation descending (stable, as the original)."""
         order = np.lexsort((-self.activation, self.feature_id))
-        return TopExamples(self.feature_id[order], self.activation[order], self.tokens.take(order))
+        rows = None if self.example_row is None else self.example_row[order]
+        return TopExamples(self.feature_id[order], self.activation[order], self.tokens.take(order), rows)
 
 
 @dataclass
@@ -85,7 +89,8 @@ def top_examples_from_activations(
     starts = np.searchsorted(cols, np.arange(csc.shape[1]), side="left")
     rank = np.arange(len(cols)) - starts[cols]
     sel = rank < per_feature
-    return TopExamples(cols[sel], vals[sel], tokens.take(rows[sel].astype(np.int64)))
+    rows = rows[sel].astype(np.int64)
+    return TopExamples(cols[sel], vals[sel], tokens.take(rows), rows)
 
 
 def token_base_rates(tokens: TokenRows, vocab_size: int) -> np.ndarray:
@@ -109,7 +114,8 @@ def build_token_tables(
     them, keep `max(1, n // 10)`, count tokens not starting with `<`, keep the 50 most
     common; ties go to the token seen first (Python's `Counter.most_common`).
     Lift weight of token t: p = activation-weighted share of the feature's top rows holding
-    t, lift = p / base_rate(t), weight = p * ln(lift) when lift > 1, else 0.
+    t, lift = p / base_rate(t), weight = p * ln(lift) when lift > 1, else 0; weights under
+    1% of the feature's largest are dropped.
     """
     top = top.sorted()
     vocab_size = len(vocab)
@@ -159,11 +165,13 @@ def build_token_tables(
         minlength=n_features * vocab_size,
     ).reshape(n_features, vocab_size)
     share = mass / np.where(act_total > 0, act_total, 1.0)[:, None]
-    floor = 1.0 / max(1.0, float(len(fid)))
+    positive = base_rate[base_rate > 0]
+    floor = float(positive.min()) if len(positive) else 1.0  # a token never seen counts as rarest
     lift = share / np.maximum(base_rate, floor)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         weights = np.where(lift > 1.0, share * np.log(lift), 0.0)
     weights[:, special] = 0.0
+    weights[weights < WEIGHT_MIN_FRACTION * weights.max(axis=1, keepdims=True)] = 0.0
     if progress:
         progress("lift-weighted token tables")
     return TokenTables(top_ids, top_counts, weights.astype(np.float32))

@@ -45,7 +45,7 @@ _MODEL_ARRAYS = (
     "mean_activation",
 )
 _OPTIONAL_ARRAYS = ("decoder", "act_indptr", "act_indices", "act_data")
-_MMAP = {"token_weights", "act_indices", "act_data", "sum_prod", "cofire", "decoder"}
+_MMAP = {"act_indices", "act_data", "sum_prod", "cofire", "decoder"}  # large, touched sparsely
 
 
 class PairFormatError(ValueError):
