@@ -1,0 +1,436 @@
+"""The original skill's Python API (`load_context`, `FeatureMatcher`) over the matcher core.
+
+Code written for SplatNLP's cross-model matcher runs unchanged once its two imports read
+``from crossmodel_matcher.compat import FeatureMatcher, load_context``. Every score comes from
+the core (`matcher.scores` via `CrossModelMatcher`); this module only selects candidates,
+orders them and renames fields. Original fields keep their meaning (`combined_score` is the
+original formula, `notes` its bands); what the core adds sits in separate fields
+(`match_score`, `relation`, `reading`, `evidence`).
+
+Differences from the original, on purpose:
+- `find_matches` scores every candidate by default. `n_candidates=N` scores N candidates
+  chosen by a cheap high-recall pre-filter (co-firing, else distinctive tokens) instead of a
+  random sample; `report.candidate_selection` says which.
+- `matches` are ranked by the core's counterpart score (`rank_by="combined_score"` gives the
+  original order), keeping the original's rule that only `combined_score > 0` is a match.
+- Activation correlation is full-stream Pearson over aligned examples (zeros included).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crossmodel_matcher.matcher import Matcher, MatcherInputError, ModelTables, scores
+from crossmodel_matcher.matcher.search import RANK_KEYS, CandidateScores
+from crossmodel_matcher.schemas import Match, PairEvidence, ScoreBand
+
+__all__ = [
+    "FeatureMatch",
+    "FeatureMatcher",
+    "MatchingReport",
+    "ModelContext",
+    "clear_context_cache",
+    "load_context",
+]
+
+PREFILTER_DISTINCTIVE_TOKENS = 8
+"""Tokens-only pairs: the pre-filter reads the source's this many most distinctive tokens."""
+
+NOTES = {
+    ScoreBand.strong: "Strong match (high correlation + overlap)",
+    ScoreBand.good: "Good match",
+    ScoreBand.moderate: "Moderate match",
+    ScoreBand.weak: "Weak match",
+}
+"""The original's note for each band of the combined score (schemas.score_band)."""
+
+_MATCHERS: dict[tuple[str, int], Matcher] = {}
+_LOCK = threading.Lock()
+
+
+# ---- contexts --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelContext:
+    """One model of a loaded pair; contexts of one pair share one `Matcher`."""
+
+    model_type: str
+    matcher: Matcher = field(repr=False)
+    pair_dir: Path | None = None
+
+    @property
+    def tables(self) -> ModelTables:
+        return self.matcher.model(self.model_type)
+
+    @property
+    def n_features(self) -> int:
+        return self.tables.n_features
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        """Token -> id, as the original context had it."""
+        return {tok: i for i, tok in enumerate(self.matcher.pair.vocab)}
+
+    @property
+    def inv_vocab(self) -> dict[int, str]:
+        return dict(enumerate(self.matcher.pair.vocab))
+
+    def get_feature_ids(self) -> list[int]:
+        """Every feature id of this model (the original's `ctx.get_feature_ids()`)."""
+        return list(range(self.n_features))
+
+    def other_model(self) -> str:
+        """Name of the pair's other model."""
+        return self.matcher.pair.other(self.model_type).name
+
+
+def _pair_key(pair_dir: Path) -> tuple[str, int]:
+    manifest = pair_dir / "pair.json"
+    mtime = manifest.stat().st_mtime_ns if manifest.is_file() else 0
+    return str(pair_dir), mtime
+
+
+def _shared_matcher(pair_dir: Path) -> Matcher:
+    """One loaded Matcher per pair directory (rebuilt pairs are reloaded)."""
+    key = _pair_key(pair_dir)
+    with _LOCK:
+        matcher = _MATCHERS.get(key)
+        if matcher is None:
+            for old in [k for k in _MATCHERS if k[0] == key[0]]:
+                del _MATCHERS[old]
+            matcher = Matcher.from_dir(pair_dir)
+            _MATCHERS[key] = matcher
+        return matcher
+
+
+def clear_context_cache() -> None:
+    """Forget every loaded pair (the next `load_context` loads from disk again)."""
+    with _LOCK:
+        _MATCHERS.clear()
+
+
+def load_context(model_name: str = "ultra", data: str | Path | Matcher | None = None) -> ModelContext:
+    """Context for one model of a pair.
+
+    `data` is a pair directory or an already-loaded `Matcher`; by default the pair named by
+    $CROSSMODEL_MATCHER_PAIR, else the demo pair (built into the cache on first use).
+    """
+    if isinstance(data, Matcher):
+        matcher, pair_dir = data, None
+    else:
+        from crossmodel_matcher.pair_source import resolve_pair_dir
+
+        pair_dir = resolve_pair_dir(None if data is None else str(data)).resolve()
+        matcher = _shared_matcher(pair_dir)
+    if not isinstance(model_name, str):
+        raise MatcherInputError(f"model_name must be a model name string, got {model_name!r}")
+    matcher.model(model_name)  # raises with the loaded model names
+    return ModelContext(model_type=model_name, matcher=matcher, pair_dir=pair_dir)
+
+
+# ---- reports -------------------------------------------------------------------------------
+@dataclass
+class FeatureMatch:
+    """A candidate counterpart; the first nine fields are the original's."""
+
+    source_feature: int
+    source_model: str
+    target_feature: int
+    target_model: str
+    activation_correlation: float = 0.0
+    """Full-stream Pearson over aligned examples; 0.0 where the pair has no activations."""
+    top_token_overlap: float = 0.0
+    """Jaccard of the two original top-50 token sets."""
+    combined_score: float = 0.0
+    """The original: 0.4 * overlap + 0.6 * correlation if correlation > 0, else overlap."""
+    shared_top_tokens: list[str] = field(default_factory=list)
+    """Tokens in both top-50 sets, most distinctive first."""
+    notes: str = ""
+    """The original's band of `combined_score` (> 0.5 strong, > 0.3 good, > 0.1 moderate)."""
+    # Additions from the core.
+    rank: int = 0
+    target_label: str | None = None
+    match_score: float = 0.0
+    weighted_overlap: float = 0.0
+    overlap_band: str = "weak"
+    relation: str = "none"
+    reading: str = ""
+    evidence: PairEvidence | None = None
+
+
+@dataclass
+class MatchingReport:
+    """Matches of one feature; the first six fields are the original's."""
+
+    source_feature: int
+    source_model: str
+    target_model: str
+    matches: list[FeatureMatch] = field(default_factory=list)
+    n_candidates_tested: int = 0
+    """Candidates actually scored."""
+    best_correlation: float = 0.0
+    """Activation correlation of the first match (0.0 when there is none), as the original."""
+    # Additions.
+    n_target_features: int = 0
+    candidate_selection: str = ""
+    """How the scored candidates were chosen: all of them, or the pre-filter used."""
+    ranked_by: str = "match_score"
+    signals_used: list[str] = field(default_factory=list)
+    has_counterpart: bool = False
+    """Whether a match clears the core's counterpart threshold (see `counterparts`)."""
+    counterparts: list[int] = field(default_factory=list)
+    """Matches clearing the core's counterpart threshold, in rank order."""
+    source_dead: bool = False
+    reading: str = ""
+    elapsed_ms: float = 0.0
+
+    @property
+    def match_ids(self) -> list[int]:
+        return [m.target_feature for m in self.matches]
+
+
+# ---- candidate selection -------------------------------------------------------------------
+def _top_n(primary: np.ndarray, secondary: np.ndarray, n: int) -> np.ndarray:
+    """Ids of the n largest `primary`, ties by larger `secondary`, then smaller id; sorted."""
+    size = len(primary)
+    if n >= size:
+        return np.arange(size)
+    kth = np.partition(primary, size - n)[size - n]
+    above = np.flatnonzero(primary > kth)
+    tied = np.flatnonzero(primary == kth)
+    need = n - len(above)
+    if need < len(tied):
+        sec = secondary[tied]
+        kth2 = np.partition(sec, len(sec) - need)[len(sec) - need]
+        above2 = tied[sec > kth2]
+        tied2 = tied[sec == kth2]  # ascending ids
+        tied = np.concatenate([above2, tied2[: need - len(above2)]])
+    return np.sort(np.concatenate([above, tied]))
+
+
+class FeatureMatcher:
+    """Find and compare counterparts of features across the two models of a pair."""
+
+    def __init__(self, source_ctx: ModelContext, target_ctx: ModelContext | None = None):
+        if not isinstance(source_ctx, ModelContext):
+            raise TypeError(f"source_ctx must come from load_context(), got {type(source_ctx).__name__}")
+        if target_ctx is None:
+            target_ctx = ModelContext(source_ctx.other_model(), source_ctx.matcher, source_ctx.pair_dir)
+        elif not isinstance(target_ctx, ModelContext):
+            raise TypeError(f"target_ctx must come from load_context(), got {type(target_ctx).__name__}")
+        if target_ctx.matcher is not source_ctx.matcher:
+            where = [str(c.pair_dir or "an in-memory Matcher") for c in (source_ctx, target_ctx)]
+            raise MatcherInputError(
+                f"target_ctx is from a different pair ({where[1]}) than source_ctx ({where[0]}); "
+                "load both with the same data, or leave target_ctx out"
+            )
+        if target_ctx.model_type == source_ctx.model_type:
+            raise MatcherInputError(
+                f"source and target are both model {source_ctx.model_type!r}; the target must be "
+                f"the pair's other model ({source_ctx.other_model()!r}), or leave target_ctx out"
+            )
+        self.source_ctx = source_ctx
+        self.target_ctx = target_ctx
+        self.matcher: Matcher = source_ctx.matcher
+
+    # ---- scoring -----------------------------------------------------------------------
+    def prefilter(self, source_feature: int, n_candidates: int) -> tuple[np.ndarray, str]:
+        """The `n_candidates` target ids most likely to hold the best match, and how chosen.
+
+        With activations: co-firing, cofire / sqrt(n_source * n_target) (the geometric mean of
+        the two directed containments) from one row of the stored co-fire counts. Without:
+        the weight a target shares on the source's most distinctive tokens. Ties go to the
+        larger top-50 token Jaccard (bit-packed popcount), then the smaller id.
+        """
+        m = self.matcher
+        src, tgt = m.model(self.source_ctx.model_type), m.model(self.target_ctx.model_type)
+        f = source_feature
+        jac, _ = scores.jaccard_all(src.top_bits[f], int(src.top_size[f]), tgt.top_bits, tgt.top_size)
+        if m.pair.has_activations:
+            _, cof = m.pair.cross_rows(src.name, f)
+            cof = np.asarray(cof, dtype=np.float64)
+            key = np.sqrt(scores.containment(cof, src.col_nnz[f]) * scores.containment(cof, tgt.col_nnz))
+            how = "co-firing: cofire / sqrt(n_source * n_target) over aligned examples"
+        else:
+            w = src.token_weights[f]
+            nz = np.flatnonzero(w)
+            top = nz[np.argsort(-w[nz], kind="stable")[:PREFILTER_DISTINCTIVE_TOKENS]]
+            key = np.minimum(tgt.weights_t[top], w[top, None]).sum(axis=0, dtype=np.float64)
+            how = f"weight shared on the source's {PREFILTER_DISTINCTIVE_TOKENS} most distinctive tokens"
+        ids = _top_n(key, jac, n_candidates)
+        text = (
+            f"prefilter: {len(ids)} of {tgt.n_features} {tgt.name} features by {how}; "
+            "ties by top-50 token Jaccard"
+        )
+        return ids, text
+
+    def score_candidates(self, source_feature: int, candidates: np.ndarray) -> CandidateScores:
+        """The core's scores of `source_feature` against `candidates` only (arrays in their order).
+
+        Equal to `matcher.candidate_scores(...)` indexed by `candidates` (tested), computed
+        with the core's score functions on the candidates' rows alone.
+        """
+        m = self.matcher
+        src, tgt = m.model(self.source_ctx.model_type), m.model(self.target_ctx.model_type)
+        f, idx = source_feature, np.asarray(candidates, dtype=np.int64)
+        jac, _ = scores.jaccard_all(
+            src.top_bits[f], int(src.top_size[f]), tgt.top_bits[idx], tgt.top_size[idx]
+        )
+        wov = scores.weighted_overlap_all(
+            src.token_weights[f], tgt.weights_t[:, idx], tgt.weight_sum[idx]
+        )
+        out = CandidateScores(jac, wov, scores.combined_score(jac, None), scores.match_score(wov, None))
+        if m.pair.has_activations:
+            sab, cof = m.pair.cross_rows(src.name, f)
+            corr = scores.pearson_from_sums(
+                np.asarray(sab)[idx], src.col_sum[f], src.col_sumsq[f],
+                tgt.col_sum[idx], tgt.col_sumsq[idx], m.pair.n_aligned,
+            )
+            out.correlation = corr
+            out.cofire = np.asarray(np.asarray(cof)[idx], dtype=np.float64)
+            out.target_given_source = scores.containment(out.cofire, src.col_nnz[f])
+            out.source_given_target = scores.containment(out.cofire, tgt.col_nnz[idx])
+            out.combined = scores.combined_score(jac, corr)
+            out.match = scores.match_score(wov, corr)
+        if m.pair.decoder_comparable:
+            out.cosine = scores.cosine_all(src.decoder[f], tgt.decoder[idx])
+        return out
+
+    # ---- public API --------------------------------------------------------------------
+    def find_matches(
+        self,
+        source_feature: int,
+        n_candidates: int | None = None,
+        n_top_matches: int = 10,
+        rank_by: str = "match_score",
+    ) -> MatchingReport:
+        """Counterparts of `source_feature` among the target model's features.
+
+        n_candidates: None scores every target feature; N scores the N chosen by
+        `prefilter`. n_top_matches: how many matches to return. rank_by: one of
+        match_score (default), combined_score (the original order), jaccard,
+        weighted_overlap, correlation.
+        """
+        t0 = time.perf_counter()
+        m = self.matcher
+        src, tgt = m.model(self.source_ctx.model_type), m.model(self.target_ctx.model_type)
+        f = m.check_feature(src, source_feature, "source_feature")
+        for name, value in (("n_candidates", n_candidates), ("n_top_matches", n_top_matches)):
+            if value is None and name == "n_candidates":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise MatcherInputError(f"{name} must be a positive integer, got {value!r}")
+        if rank_by not in RANK_KEYS:
+            raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
+
+        if n_candidates is None or n_candidates >= tgt.n_features:
+            ids = np.arange(tgt.n_features)
+            cs = m.candidate_scores(src, f)
+            selection = f"all {tgt.n_features} {tgt.name} features"
+        else:
+            ids, selection = self.prefilter(f, int(n_candidates))
+            cs = self.score_candidates(f, ids)
+        key = cs.ranking(rank_by)
+        ranked_by = rank_by if (rank_by != "correlation" or cs.correlation is not None) else "match_score"
+        eligible = np.flatnonzero(cs.combined > 0)  # the original kept only combined_score > 0
+        order = eligible[np.lexsort((ids[eligible], -key[eligible]))][: int(n_top_matches)]
+
+        core_matches: list[Match] = []
+        matches: list[FeatureMatch] = []
+        for rank, j in enumerate(order.tolist(), start=1):
+            t = int(ids[j])
+            ev = m.evidence(cs, j)
+            shared = m.shared_tokens(src, f, tgt, t)
+            core = Match(
+                rank=rank, target_feature=t, target_label=tgt.label(t), evidence=ev,
+                shared_tokens=shared, reading=m.match_reading(tgt.name, t, ev),
+            )
+            core_matches.append(core)
+            matches.append(self._feature_match(f, core))
+        dead = bool(src.dead[f])
+        counterparts = [c.target_feature for c in core_matches if not dead and m.is_counterpart(c.evidence)]
+        reading = m.report_reading(src, f, tgt, core_matches, bool(counterparts), dead)
+        if len(ids) < tgt.n_features:
+            reading += f" (Searched {len(ids)} prefiltered candidates of {tgt.n_features}.)"
+        return MatchingReport(
+            source_feature=f,
+            source_model=src.name,
+            target_model=tgt.name,
+            matches=matches,
+            n_candidates_tested=int(len(ids)),
+            best_correlation=matches[0].activation_correlation if matches else 0.0,
+            n_target_features=tgt.n_features,
+            candidate_selection=selection,
+            ranked_by=ranked_by,
+            signals_used=["tokens", "activations"] if m.pair.has_activations else ["tokens"],
+            has_counterpart=bool(counterparts),
+            counterparts=counterparts,
+            source_dead=dead,
+            reading=reading,
+            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
+
+    def compare_features(self, source_fid: int, target_fid: int) -> dict[str, Any]:
+        """Two features side by side: the original's keys, then the core's evidence."""
+        m = self.matcher
+        src, tgt = m.model(self.source_ctx.model_type), m.model(self.target_ctx.model_type)
+        fs = m.check_feature(src, source_fid, "source_fid")
+        ft = m.check_feature(tgt, target_fid, "target_fid")
+        rep = m.compare_features(src.name, fs, ft)
+        ev = rep.evidence
+        return {
+            "source_feature": fs,
+            "source_model": src.name,
+            "target_feature": ft,
+            "target_model": tgt.name,
+            "shared_tokens": [t.token for t in rep.tokens.shared_tokens],
+            "source_only_tokens": [t.token for t in rep.tokens.source_only_tokens],
+            "target_only_tokens": [t.token for t in rep.tokens.target_only_tokens],
+            "jaccard_similarity": ev.jaccard,
+            "activation_correlation": ev.activation_correlation or 0.0,
+            "combined_score": ev.combined_score,
+            "notes": NOTES[ev.score_band],
+            # Additions from the core.
+            "weighted_overlap": ev.weighted_overlap,
+            "target_given_source": ev.target_given_source,
+            "source_given_target": ev.source_given_target,
+            "cofire_count": ev.cofire_count,
+            "source_only_fires": rep.source_only_fires,
+            "target_only_fires": rep.target_only_fires,
+            "n_aligned_examples": rep.n_aligned_examples,
+            "match_score": ev.match_score,
+            "overlap_band": ev.overlap_band.value,
+            "score_band": ev.score_band.value,
+            "relation": ev.relation,
+            "source_label": rep.source.label,
+            "target_label": rep.target.label,
+            "reading": rep.reading,
+            "evidence": ev.model_dump(),
+        }
+
+    def _feature_match(self, source_feature: int, core: Match) -> FeatureMatch:
+        ev = core.evidence
+        return FeatureMatch(
+            source_feature=source_feature,
+            source_model=self.source_ctx.model_type,
+            target_feature=core.target_feature,
+            target_model=self.target_ctx.model_type,
+            activation_correlation=ev.activation_correlation or 0.0,
+            top_token_overlap=ev.jaccard,
+            combined_score=ev.combined_score,
+            shared_top_tokens=[t.token for t in core.shared_tokens],
+            notes=NOTES[ev.score_band],
+            rank=core.rank,
+            target_label=core.target_label,
+            match_score=ev.match_score,
+            weighted_overlap=ev.weighted_overlap,
+            overlap_band=ev.overlap_band.value,
+            relation=ev.relation,
+            reading=core.reading,
+            evidence=ev,
+        )
