@@ -270,36 +270,9 @@ class FeatureMatcher:
         return ids, text
 
     def score_candidates(self, source_feature: int, candidates: np.ndarray) -> CandidateScores:
-        """The core's scores of `source_feature` against `candidates` only (arrays in their order).
-
-        Equal to `matcher.candidate_scores(...)` indexed by `candidates` (tested), computed
-        with the core's score functions on the candidates' rows alone.
-        """
-        m = self.matcher
-        src, tgt = m.model(self.source_ctx.model_type), m.model(self.target_ctx.model_type)
-        f, idx = source_feature, np.asarray(candidates, dtype=np.int64)
-        jac, _ = scores.jaccard_all(
-            src.top_bits[f], int(src.top_size[f]), tgt.top_bits[idx], tgt.top_size[idx]
-        )
-        wov = scores.weighted_overlap_all(
-            src.token_weights[f], tgt.weights_t[:, idx], tgt.weight_sum[idx]
-        )
-        out = CandidateScores(jac, wov, scores.combined_score(jac, None), scores.match_score(wov, None))
-        if m.pair.has_activations:
-            sab, cof = m.pair.cross_rows(src.name, f)
-            corr = scores.pearson_from_sums(
-                np.asarray(sab)[idx], src.col_sum[f], src.col_sumsq[f],
-                tgt.col_sum[idx], tgt.col_sumsq[idx], m.pair.n_aligned,
-            )
-            out.correlation = corr
-            out.cofire = np.asarray(np.asarray(cof)[idx], dtype=np.float64)
-            out.target_given_source = scores.containment(out.cofire, src.col_nnz[f])
-            out.source_given_target = scores.containment(out.cofire, tgt.col_nnz[idx])
-            out.combined = scores.combined_score(jac, corr)
-            out.match = scores.match_score(wov, corr)
-        if m.pair.decoder_comparable:
-            out.cosine = scores.cosine_all(src.decoder[f], tgt.decoder[idx])
-        return out
+        """The core's scores of `source_feature` against `candidates` only (arrays in their order)."""
+        src = self.matcher.model(self.source_ctx.model_type)
+        return self.matcher.candidate_scores(src, source_feature, np.asarray(candidates, dtype=np.int64))
 
     # ---- public API --------------------------------------------------------------------
     def find_matches(
