@@ -32,16 +32,23 @@ TINY_WIDE = {
 }
 
 
+TINY_COPIES = 30
+"""Each example is repeated this often (keys e3#0 .. e3#29): every ratio, correlation and R^2
+is that of the ten examples above, while counts are large enough to beat chance."""
+
+
 def tiny_source(name: str, columns: dict[int, list[float]], extra: str, reverse: bool) -> ModelSource:
     """One tiny model; `reverse` stores its rows in another order (alignment is by key)."""
-    keys = [f"e{i}" for i in range(10)] + [extra]
-    dense = np.zeros((11, len(columns)), dtype=np.float32)
+    base = [f"e{i}" for i in range(10)]
+    keys = [f"{k}#{c}" for c in range(TINY_COPIES) for k in base] + [extra]
+    n = len(keys)
+    dense = np.zeros((n, len(columns)), dtype=np.float32)
     for j, col in columns.items():
-        dense[:10, j] = col
-    dense[10, 0] = 0.5  # the extra example fires feature 0 a little
-    order = np.arange(11)[::-1] if reverse else np.arange(11)
+        dense[: n - 1, j] = np.tile(col, TINY_COPIES)
+    dense[n - 1, 0] = 0.5  # the extra example fires feature 0 a little
+    order = np.arange(n)[::-1] if reverse else np.arange(n)
     tok_id = {t: i for i, t in enumerate(TINY_VOCAB)}
-    tokens = [[tok_id[t] for t in TINY_EXAMPLES[keys[i]].split()] for i in order]
+    tokens = [[tok_id[t] for t in TINY_EXAMPLES[keys[i].split("#")[0]].split()] for i in order]
     return ModelSource(
         name=name,
         n_features=len(columns),

@@ -9,6 +9,8 @@ import pytest
 from crossmodel_matcher.matcher import MatcherInputError
 from crossmodel_matcher.schemas import OverlapBand, ScoreBand, overlap_band, score_band
 
+from .conftest import TINY_COPIES
+
 # narrow 0 vs wide 0 over the ten aligned examples:
 #   x = [3,2,0,0,1,0,0,1,0,0], y = [2,1,0,0,1,0,0,1,0,0]
 #   cov = 10/10 - 0.7*0.5 = 0.65; var x = 15/10 - 0.49 = 1.01; var y = 7/10 - 0.25 = 0.45
@@ -32,11 +34,11 @@ def test_jaccard_and_containment_by_hand(tiny):
     ev = rep.evidence
     assert ev.jaccard == pytest.approx(1 / 5)
     assert ev.overlap_band is OverlapBand.moderate
-    assert ev.cofire_count == 1
+    assert ev.cofire_count == TINY_COPIES
     assert ev.target_given_source == pytest.approx(1 / 4)
     assert ev.source_given_target == pytest.approx(1.0)
     assert ev.relation == "child"
-    assert rep.source_only_fires == 3 and rep.target_only_fires == 0
+    assert rep.source_only_fires == 3 * TINY_COPIES and rep.target_only_fires == 0
     assert [t.token for t in rep.tokens.shared_tokens] == ["d"]
     assert {t.token for t in rep.tokens.source_only_tokens} == {"e", "w2"}
     assert {t.token for t in rep.tokens.target_only_tokens} == {"b", "w1"}
@@ -103,12 +105,12 @@ def test_wide_feature_reports_its_parent(tiny):
 
 def test_describe_feature_and_info(tiny):
     s = tiny.describe_feature("narrow", 0)
-    assert s.fire_count == 5 and not s.dead  # e0 e1 e4 e7 and the narrow-only example
+    assert s.fire_count == 4 * TINY_COPIES + 1 and not s.dead  # e0 e1 e4 e7, and the narrow-only one
     assert s.max_activation == pytest.approx(3.0)
     assert [t.token for t in s.top_tokens] == ["a", "b", "w1"]
     info = tiny.info()
     assert [m.name for m in info.models] == ["narrow", "wide"]
-    assert info.n_aligned_examples == 10
+    assert info.n_aligned_examples == 10 * TINY_COPIES
     assert info.models[0].n_dead == 1 and info.models[1].n_dead == 1
     assert "activations" in info.models[0].signals
 

@@ -70,7 +70,7 @@ def test_rebuild_replaces_atomically(tmp_path):
     build_tiny_pair(out)
     build_tiny_pair(out)  # over an existing pair: renamed into place, no leftovers
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pair"]
-    assert load_pair(out).n_aligned == 10
+    assert load_pair(out).n_aligned == 300
 
 
 def test_load_refuses_other_format_version(tmp_path):

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from crossmodel_matcher.matcher import Matcher, MatcherInputError, ModelTables, scores
-from crossmodel_matcher.matcher.search import RANK_KEYS, CandidateScores
+from crossmodel_matcher.matcher.search import LINKED_RELATIONS, RANK_KEYS, CandidateScores
 from crossmodel_matcher.schemas import Match, PairEvidence, ScoreBand
 
 __all__ = [
@@ -38,6 +38,9 @@ __all__ = [
     "clear_context_cache",
     "load_context",
 ]
+
+LINKED = LINKED_RELATIONS
+"""Relations that make a match a counterpart (as the core's `counterpart_ids`)."""
 
 PREFILTER_DISTINCTIVE_TOKENS = 8
 """Tokens-only pairs: the pre-filter reads the source's this many most distinctive tokens."""
@@ -326,7 +329,7 @@ class FeatureMatcher:
             core_matches.append(core)
             matches.append(self._feature_match(f, core))
         dead = bool(src.dead[f])
-        counterparts = [c.target_feature for c in core_matches if not dead and m.is_counterpart(c.evidence)]
+        counterparts = [c.target_feature for c in core_matches if not dead and c.evidence.relation in LINKED]
         reading = m.report_reading(src, f, tgt, core_matches, bool(counterparts), dead)
         if len(ids) < tgt.n_features:
             reading += f" (Searched {len(ids)} prefiltered candidates of {tgt.n_features}.)"

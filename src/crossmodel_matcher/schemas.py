@@ -79,27 +79,58 @@ def score_band(score: float) -> ScoreBand:
 BANDS_DOC = {
     "token_overlap": "Jaccard of top-50 token sets: strong > 0.3, moderate 0.1-0.3, weak < 0.1",
     "combined_score": "strong > 0.5, good > 0.3, moderate > 0.1, weak otherwise",
+    "calibrated": "chance unless above the best-of-N null (p < 0.01); then match_score "
+    ">= 0.5 strong, >= 0.25 moderate, else weak",
 }
 
 # ---------------------------------------------------------------------------------------
 # Counterpart and relation thresholds (activations); token-only fallbacks.
-COUNTERPART_MIN_CORRELATION = 0.2
-"""A counterpart must correlate at least this much over the full aligned stream..."""
-COUNTERPART_MIN_CONTAINMENT = 0.5
-"""...and one of the two must fire on at least half of the other's examples."""
-COUNTERPART_MIN_WEIGHTED_OVERLAP = 0.25
-"""Without activations: weighted token overlap a counterpart must reach."""
 RELATION_CONTAINMENT = 0.6
 """Directed containment at which one feature counts as inside the other (Matryoshka MCS)."""
-
-Relation = Literal["same", "parent", "child", "related", "none"]
+COUNTERPART_MIN_CONTAINMENT = RELATION_CONTAINMENT
+"""A counterpart is a feature in a containment relation (same, parent or child): one fires on at
+least 60% of the other's examples, they correlate positively over the full aligned stream, and
+the co-firing beats chance (best-of-N null)."""
+RELATED_MIN_CORRELATION = 0.2
+"""Correlation at which two features that contain neither one another count as `related`."""
+COUNTERPART_MIN_WEIGHTED_OVERLAP = 0.25
+"""Without activations: weighted token overlap a counterpart must reach."""
+Relation = Literal["same", "parent", "child", "part-of-polysemantic", "related", "none"]
 RELATIONS_DOC = {
     "same": "each fires on >= 60% of the other's examples: one-to-one",
     "parent": "the target fires on >= 60% of the source's examples, not the reverse: broader",
     "child": "the source fires on >= 60% of the target's examples, not the reverse: a refinement",
+    "part-of-polysemantic": "one of the unrelated parts a polysemantic narrow feature falls apart into",
     "related": "they co-fire and correlate, but neither contains the other",
-    "none": "no evidence of a relation",
+    "none": "no evidence of a relation above chance",
 }
+
+# Calibrated band: the match must beat the best of N random candidates (best-of-N null) first.
+CALIBRATED_STRONG = 0.5
+CALIBRATED_MODERATE = 0.25
+CALIBRATED_BAND_DOC = (
+    "chance: not above the best-of-N null (p >= 0.01); otherwise by match_score: "
+    "strong >= 0.5, moderate >= 0.25, weak below"
+)
+
+
+class CalibratedBand(StrEnum):
+    """Band that first requires the match to beat the best-of-N null."""
+
+    strong = "strong"
+    moderate = "moderate"
+    weak = "weak"
+    chance = "chance"
+
+
+def calibrated_band(match_score: float, above_chance: bool) -> CalibratedBand:
+    if not above_chance:
+        return CalibratedBand.chance
+    if match_score >= CALIBRATED_STRONG:
+        return CalibratedBand.strong
+    if match_score >= CALIBRATED_MODERATE:
+        return CalibratedBand.moderate
+    return CalibratedBand.weak
 
 Direction = Literal["narrow_to_wide", "wide_to_narrow", "same_width"]
 Verdict = Literal["one_to_one", "split", "polysemantic", "no_counterpart"]
@@ -167,6 +198,24 @@ class PairEvidence(_Report):
     overlap_band: OverlapBand
     score_band: ScoreBand
     relation: Relation = Field(description="Typed relation of target to source; see 'relations'.")
+    null_percentile: float | None = Field(
+        None, description="Percentile of match_score among random non-corresponding pairs (0-100)."
+    )
+    p_value: float | None = Field(
+        None, description="Chance that the best of all N random candidates scores this well (best-of-N)."
+    )
+    above_chance: bool = Field(True, description="p_value < 0.01: beats every random candidate.")
+    calibrated_band: CalibratedBand = Field(
+        CalibratedBand.chance, description="strong / moderate / weak / chance; see bands.calibrated."
+    )
+
+
+class EvidenceRecord(_Report):
+    """An evidence item ready for a research-state file (summary, strength, key metrics)."""
+
+    summary: str = Field(min_length=10)
+    strength: Literal["strong", "moderate", "weak"]
+    key_metrics: dict[str, float]
 
 
 class Match(_Report):
@@ -200,6 +249,14 @@ class MatchReport(_Report):
     source_dead: bool
     matches: list[Match]
     match_ids: list[int] = Field(description="Target feature ids of the matches, ranked.")
+    counterpart_ids: list[int] = Field(
+        default_factory=list,
+        description="Matches above chance with a relation (same/parent/child/part-of-polysemantic): "
+        "hand these to cluster analysis (ids of the target model).",
+    )
+    evidence_record: EvidenceRecord | None = Field(
+        None, description="The best match as a research-state evidence item."
+    )
     reading: str
     bands: dict[str, str] = Field(default_factory=lambda: dict(BANDS_DOC))
     elapsed_ms: float
@@ -223,6 +280,7 @@ class ComparisonReport(_Report):
     target_only_fires: int | None = Field(None, description="Aligned examples: target fires alone.")
     n_aligned_examples: int
     score_formula: str = COMBINED_SCORE_FORMULA
+    evidence_record: EvidenceRecord
     reading: str
     bands: dict[str, str] = Field(default_factory=lambda: dict(BANDS_DOC))
     elapsed_ms: float
@@ -269,6 +327,7 @@ class DecompositionReport(_Report):
     n_candidates_tested: int
     parts: list[DecompositionPart]
     part_ids: list[int] = Field(description="Ids in the other model, for cluster analysis.")
+    evidence_record: EvidenceRecord
     reading: str
     elapsed_ms: float
 
@@ -291,3 +350,48 @@ class PairInfo(_Report):
     decoder_comparable: bool
     description: str
 
+
+
+class SideAlignment(_Report):
+    """One model's side of the model-wide alignment."""
+
+    model: str
+    n_features: int
+    n_live: int
+    n_dead: int
+    n_with_counterpart: int = Field(description="Live features with a counterpart above chance.")
+    n_unique: int = Field(description="Live features with no counterpart above chance.")
+    share_with_same: float = Field(description="Share of live features with a `same` counterpart.")
+    share_with_counterpart: float
+
+
+class AlignmentSummary(_Report):
+    """The whole pair at a glance; computed once per pair and cached."""
+
+    models: list[SideAlignment]
+    narrow_model: str | None
+    verdict_counts: dict[str, int] = Field(description="Decomposition verdicts of live narrow features.")
+    split_size_histogram: dict[str, int] = Field(description="Number of parts -> narrow features split so.")
+    n_polysemantic: int
+
+
+class UniqueFeature(_Report):
+    feature: int
+    label: str | None = None
+    fire_count: int
+    firing_rate: float
+    top_tokens: list[str] = Field(description="Most distinctive tokens (lift-weighted).")
+
+
+class UniqueFeaturesPage(_Report):
+    """Live features of one model with no counterpart above chance in the other (a page)."""
+
+    model: str
+    other_model: str
+    definition: str
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    feature_ids: list[int] = Field(description="Ids on this page, for cluster analysis.")
+    features: list[UniqueFeature]

@@ -17,7 +17,13 @@ from scipy.optimize import nnls
 
 from crossmodel_matcher.matcher.search import CandidateScores, CrossModelMatcher, MatcherInputError
 from crossmodel_matcher.matcher.tables import ModelTables
-from crossmodel_matcher.schemas import DecompositionPart, DecompositionReport, Signal, Verdict
+from crossmodel_matcher.schemas import (
+    DecompositionPart,
+    DecompositionReport,
+    EvidenceRecord,
+    Signal,
+    Verdict,
+)
 
 MAX_PARTS = 24
 CANDIDATE_POOL = 64
@@ -296,6 +302,20 @@ class Decomposer:
         reading = f"{src.name} {f}: {verdict.replace('_', ' ')} - {reason}."
         if parts:
             reading += f" {tgt.name} {what}: [{ids}]."
+        r2_text = "n/a" if r2 is None else f"{r2:.2f}"
+        strength = "weak"
+        if verdict != "no_counterpart":
+            strength = "strong" if (r2 or coverage) >= 0.6 else "moderate" if (r2 or coverage) >= 0.3 else "weak"
+        metrics = {"token_coverage": round(coverage, 6), "n_parts": float(len(parts)),
+                   "n_groups": float(n_groups)}
+        if r2 is not None:
+            metrics["explained_variance"] = round(r2, 6)
+        record = EvidenceRecord(
+            summary=f"Cross-model decomposition of {src.name} {f} in {tgt.name}: {verdict}, "
+            f"{len(parts)} {what} {parts[:12]}, R^2 {r2_text}, token coverage {coverage:.2f}",
+            strength=strength,
+            key_metrics=metrics,
+        )
         return DecompositionReport(
             model=src.name,
             feature=f,
@@ -313,6 +333,7 @@ class Decomposer:
             n_candidates_tested=tgt.n_features,
             parts=out_parts,
             part_ids=list(parts),
+            evidence_record=record,
             reading=reading,
             elapsed_ms=0.0,
         )

@@ -8,14 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from crossmodel_matcher.matcher import scores
+from crossmodel_matcher.matcher.null import CHANCE_ALPHA, NullModel
 from crossmodel_matcher.matcher.tables import ModelTables, PairTables
 from crossmodel_matcher.schemas import (
     COUNTERPART_MIN_CONTAINMENT,
-    COUNTERPART_MIN_CORRELATION,
     COUNTERPART_MIN_WEIGHTED_OVERLAP,
+    RELATED_MIN_CORRELATION,
     RELATION_CONTAINMENT,
     ComparisonReport,
     Direction,
+    EvidenceRecord,
     FeatureSummary,
     Match,
     MatchReport,
@@ -25,10 +27,13 @@ from crossmodel_matcher.schemas import (
     Relation,
     TokenComparison,
     TokenWeight,
+    calibrated_band,
     overlap_band,
     score_band,
 )
 
+LINKED_RELATIONS = ("same", "parent", "child", "part-of-polysemantic")
+"""Relations that make a match a counterpart."""
 RANK_KEYS = ("match_score", "combined_score", "jaccard", "weighted_overlap", "correlation")
 MAX_TOP_N = 200
 
@@ -50,6 +55,9 @@ class CandidateScores:
     source_given_target: np.ndarray | None = None
     cofire: np.ndarray | None = None
     cosine: np.ndarray | None = None
+    source: str = ""
+    feature: int = -1
+    target_ids: np.ndarray | None = None  # None: position i is target feature i
 
     def ranking(self, rank_by: str) -> np.ndarray:
         key = {
@@ -74,7 +82,7 @@ def relation_of(t_given_s: float | None, s_given_t: float | None, corr: float | 
         return "parent"
     if inside_source:
         return "child"
-    if corr is not None and corr >= COUNTERPART_MIN_CORRELATION:
+    if corr is not None and corr >= RELATED_MIN_CORRELATION:
         return "related"
     return "none"
 
@@ -84,6 +92,8 @@ class CrossModelMatcher:
 
     def __init__(self, pair: PairTables):
         self.pair = pair
+        self.alignment = None  # set by Matcher once the pair's alignment summary is loaded
+        self.null = NullModel(pair, self.candidate_scores)
 
     # ---- argument checks -----------------------------------------------------------------
     def model(self, name: str) -> ModelTables:
@@ -126,6 +136,8 @@ class CrossModelMatcher:
         weights_t = target.weights_t if targets is None else target.weights_t[:, sel]
         wov = scores.weighted_overlap_all(source.token_weights[feature], weights_t, target.weight_sum[sel])
         out = CandidateScores(jac, wov, scores.combined_score(jac, None), scores.match_score(wov, None))
+        out.source, out.feature = source.name, feature
+        out.target_ids = None if targets is None else np.asarray(targets, dtype=np.int64)
         if self.pair.has_activations:
             sab, cof = self.pair.cross_rows(source.name, feature)
             sab, cof = np.asarray(sab[sel]), np.asarray(cof[sel])
@@ -143,14 +155,30 @@ class CrossModelMatcher:
             out.cosine = scores.cosine_all(source.decoder[feature], target.decoder[sel])
         return out
 
-    def evidence(self, cs: CandidateScores, idx: int) -> PairEvidence:
+    def evidence(self, cs: CandidateScores, idx: int, p: float | None = None) -> PairEvidence:
+        """Evidence of candidate position `idx`, with its null percentile and relation.
+
+        `p` is its best-of-N p-value when the caller computed it in a batch.
+        """
+
         def pick(arr: np.ndarray | None) -> float | None:
             return None if arr is None else round(float(arr[idx]), 6)
 
+        source = self.pair.model(cs.source)
+        target_id = int(idx if cs.target_ids is None else cs.target_ids[idx])
+        null = self.null.direction(cs.source)
+        if p is None:
+            p = float(self.null.chance_p(source, cs.feature, cs, np.array([idx]))[0])
+        above = bool(p < CHANCE_ALPHA) and not bool(source.dead[cs.feature])
         corr = pick(cs.correlation)
         t_s, s_t = pick(cs.target_given_source), pick(cs.source_given_target)
         jac = float(cs.jaccard[idx])
         comb = float(cs.combined[idx])
+        match = float(cs.match[idx])
+        relation = (relation_of(t_s, s_t, corr) if t_s is not None else "related") if above else "none"
+        if above and self.alignment is not None:
+            if self.alignment.in_polysemantic(cs.source, cs.feature, target_id):
+                relation = "part-of-polysemantic"
         return PairEvidence(
             jaccard=round(jac, 6),
             weighted_overlap=round(float(cs.weighted_overlap[idx]), 6),
@@ -160,21 +188,58 @@ class CrossModelMatcher:
             cofire_count=None if cs.cofire is None else int(cs.cofire[idx]),
             decoder_cosine=pick(cs.cosine),
             combined_score=round(comb, 6),
-            match_score=round(float(cs.match[idx]), 6),
+            match_score=round(match, 6),
             overlap_band=overlap_band(jac),
             score_band=score_band(comb),
-            relation=relation_of(t_s, s_t, corr),
+            relation=relation,
+            null_percentile=null.percentile("match_score", match),
+            p_value=float(f"{p:.3g}"),
+            above_chance=above,
+            calibrated_band=calibrated_band(match, above),
         )
 
-    def is_counterpart(self, ev: PairEvidence) -> bool:
-        """Whether a candidate's evidence is enough to call it a counterpart."""
-        if ev.activation_correlation is None:
-            return ev.weighted_overlap >= COUNTERPART_MIN_WEIGHTED_OVERLAP
-        contained = max(ev.target_given_source or 0.0, ev.source_given_target or 0.0)
-        return (
-            ev.activation_correlation >= COUNTERPART_MIN_CORRELATION
-            and contained >= COUNTERPART_MIN_CONTAINMENT
+    @staticmethod
+    def evidence_record(src: str, f: int, tgt: str, t: int, ev: PairEvidence) -> EvidenceRecord:
+        """The pair as a research-state evidence item with numeric key metrics."""
+        metrics = {
+            "jaccard": ev.jaccard,
+            "weighted_overlap": ev.weighted_overlap,
+            "activation_correlation": ev.activation_correlation,
+            "containment_target_given_source": ev.target_given_source,
+            "containment_source_given_target": ev.source_given_target,
+            "combined_score": ev.combined_score,
+            "match_score": ev.match_score,
+            "null_percentile": ev.null_percentile,
+            "p_value": ev.p_value,
+            "decoder_cosine": ev.decoder_cosine,
+        }
+        band = ev.calibrated_band.value
+        corr = "n/a" if ev.activation_correlation is None else f"{ev.activation_correlation:.2f}"
+        return EvidenceRecord(
+            summary=(
+                f"Cross-model: {src} {f} vs {tgt} {t}: relation {ev.relation}, calibrated band {band} "
+                f"(correlation {corr}, token Jaccard {ev.jaccard:.2f}, weighted overlap "
+                f"{ev.weighted_overlap:.2f}, p={ev.p_value:.2g})"
+            ),
+            strength="weak" if band == "chance" else band,
+            key_metrics={k: float(v) for k, v in metrics.items() if v is not None},
         )
+
+    def has_counterpart(self, source: ModelTables, feature: int, cs: CandidateScores) -> bool:
+        """Whether any candidate is a counterpart: containment >= 0.6 one way, positive
+        correlation, and above chance (best-of-N); without activations, weighted overlap >= 0.25."""
+        if source.dead[feature]:
+            return False
+        if cs.correlation is None:
+            cand = np.flatnonzero(cs.weighted_overlap >= COUNTERPART_MIN_WEIGHTED_OVERLAP)
+        else:
+            contained = np.maximum(cs.target_given_source, cs.source_given_target)
+            cand = np.flatnonzero(
+                (cs.correlation > 0) & (contained >= COUNTERPART_MIN_CONTAINMENT)
+            )
+        if len(cand) == 0:
+            return False
+        return bool((self.null.chance_p(source, feature, cs, cand) < CHANCE_ALPHA).any())
 
     # ---- tokens --------------------------------------------------------------------------
     @staticmethod
@@ -253,8 +318,9 @@ class CrossModelMatcher:
         part = np.argpartition(-key, k - 1)[:k]
         order = part[np.lexsort((part, -key[part]))]
         matches = []
-        for rank, idx in enumerate(order, start=1):
-            ev = self.evidence(cs, int(idx))
+        p_values = self.null.chance_p(src, f, cs, order)
+        for rank, (idx, p) in enumerate(zip(order, p_values), start=1):
+            ev = self.evidence(cs, int(idx), float(p))
             matches.append(
                 Match(
                     rank=rank,
@@ -266,8 +332,9 @@ class CrossModelMatcher:
                 )
             )
         dead = bool(src.dead[f])
-        has = (not dead) and any(self.is_counterpart(m.evidence) for m in matches)
+        has = self.has_counterpart(src, f, cs)
         signals = src.signals if self.pair.has_activations else ["tokens"]
+        best = matches[0] if matches else None
         return MatchReport(
             source_model=src.name,
             source_feature=f,
@@ -281,6 +348,10 @@ class CrossModelMatcher:
             source_dead=dead,
             matches=matches,
             match_ids=[m.target_feature for m in matches],
+            counterpart_ids=[m.target_feature for m in matches if m.evidence.relation in LINKED_RELATIONS],
+            evidence_record=None if best is None or dead else self.evidence_record(
+                src.name, f, tgt.name, best.target_feature, best.evidence
+            ),
             reading=self.report_reading(src, f, tgt, matches, has, dead),
             elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
@@ -311,6 +382,7 @@ class CrossModelMatcher:
             source_only_fires=src_only,
             target_only_fires=tgt_only,
             n_aligned_examples=self.pair.n_aligned,
+            evidence_record=self.evidence_record(src.name, fs, tgt.name, ft, ev),
             reading=self.match_reading(tgt.name, ft, ev),
             elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
@@ -340,7 +412,8 @@ class CrossModelMatcher:
     # ---- readings ------------------------------------------------------------------------
     @staticmethod
     def match_reading(target_model: str, target: int, ev: PairEvidence) -> str:
-        parts = [f"{target_model} {target}: {ev.score_band.value} combined score {ev.combined_score:.2f}"]
+        parts = [f"{target_model} {target}: calibrated band {ev.calibrated_band.value}"]
+        parts.append(f"combined score {ev.combined_score:.2f} ({ev.score_band.value})")
         parts.append(f"token Jaccard {ev.jaccard:.2f} ({ev.overlap_band.value})")
         parts.append(f"weighted overlap {ev.weighted_overlap:.2f}")
         if ev.activation_correlation is not None:
@@ -349,17 +422,21 @@ class CrossModelMatcher:
                 f"fires on {ev.target_given_source:.0%} of the source's examples, "
                 f"the source on {ev.source_given_target:.0%} of its"
             )
-        text = ", ".join(parts)
         meaning = {
             "same": "the same feature",
             "parent": "broader than the source (a parent)",
             "child": "a refinement of the source (a child)",
+            "part-of-polysemantic": "one of the unrelated parts of a polysemantic narrow feature",
             "related": "related, neither contains the other",
-            "none": "no activation evidence of a relation",
+            "none": "no relation above chance",
         }[ev.relation]
-        if ev.activation_correlation is None:
-            meaning = "token evidence only"
-        return f"{text}: {meaning}."
+        text = f"{', '.join(parts)}: {meaning}."
+        if ev.calibrated_band.value == "chance" and ev.overlap_band.value != "weak":
+            text += (
+                f" The original bands call the token overlap {ev.overlap_band.value}, but random "
+                "candidates reach it too (shared tokens are common ones): treat it as chance."
+            )
+        return text
 
     @staticmethod
     def report_reading(

@@ -52,8 +52,13 @@ class PairFormatError(ValueError):
     """A pair directory that cannot be loaded; the message names the file and the fix."""
 
 
-def write_pair(pair: PairTables, out_dir: str | Path, extra: dict | None = None) -> Path:
-    """Write `pair` to `out_dir` atomically (temporary folder, then rename)."""
+def write_pair(
+    pair: PairTables, out_dir: str | Path, extra: dict | None = None, text_files: dict[str, str] | None = None
+) -> Path:
+    """Write `pair` to `out_dir` atomically (temporary folder, then rename).
+
+    `text_files` are extra text files (relative path -> content) written inside the same folder.
+    """
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -99,6 +104,9 @@ def write_pair(pair: PairTables, out_dir: str | Path, extra: dict | None = None)
             "files": files,
             **(extra or {}),
         }
+        for rel, text in (text_files or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text)
         (tmp / "pair.json").write_text(json.dumps(manifest, indent=2))
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")

@@ -1,0 +1,184 @@
+"""Model-wide alignment of a pair: who has a counterpart, splits, mixtures, unique features.
+
+Computed once per pair (seconds: block-wise over the all-pairs statistics, plus one
+decomposition per narrow feature) and cached beside the pair as
+`cache/alignment-v1.json`; later loads read the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from crossmodel_matcher.matcher.null import CHANCE_ALPHA, best_of_n, cofire_p_values
+from crossmodel_matcher.schemas import (
+    COUNTERPART_MIN_CONTAINMENT,
+    RELATION_CONTAINMENT,
+    AlignmentSummary,
+    SideAlignment,
+)
+
+CACHE_NAME = "cache/alignment-v1.json"
+BLOCK = 256
+log = logging.getLogger(__name__)
+
+
+def counterpart_flags(matcher, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per source feature: has a counterpart above chance; has a `same` one (vectorised)."""
+    pair = matcher.pair
+    src, tgt = pair.model(source), pair.other(source)
+    n = pair.n_aligned
+    has = np.zeros(src.n_features, dtype=bool)
+    same = np.zeros(src.n_features, dtype=bool)
+    if not pair.has_activations:
+        return has, same
+    first = pair.models[0].name == source
+    mean_t = tgt.col_sum / n
+    sd_t = np.sqrt(np.maximum(tgt.col_sumsq / n - mean_t**2, 0.0))
+    for lo in range(0, src.n_features, BLOCK):
+        hi = min(src.n_features, lo + BLOCK)
+        if first:
+            sab = np.asarray(pair.cross_sum_prod[lo:hi], dtype=np.float64)
+            cof = np.asarray(pair.cross_cofire[lo:hi], dtype=np.float64)
+        else:
+            sab = np.asarray(pair.cross_sum_prod[:, lo:hi], dtype=np.float64).T
+            cof = np.asarray(pair.cross_cofire[:, lo:hi], dtype=np.float64).T
+        mean_s = src.col_sum[lo:hi] / n
+        sd_s = np.sqrt(np.maximum(src.col_sumsq[lo:hi] / n - mean_s**2, 0.0))
+        denom = sd_s[:, None] * sd_t[None, :]
+        corr = np.divide(sab / n - mean_s[:, None] * mean_t[None, :], denom,
+                         out=np.zeros_like(sab), where=denom > 1e-12)
+        t_s = cof / np.maximum(src.col_nnz[lo:hi, None], 1)
+        s_t = cof / np.maximum(tgt.col_nnz[None, :], 1)
+        cand = (corr > 0) & (np.maximum(t_s, s_t) >= COUNTERPART_MIN_CONTAINMENT)
+        rows, cols = np.nonzero(cand)
+        if len(rows):
+            p = best_of_n(
+                cofire_p_values(cof[rows, cols], src.col_nnz[lo + rows], tgt.col_nnz[cols], n),
+                tgt.n_features,
+            )
+            ok = p < CHANCE_ALPHA
+            has[lo + rows[ok]] = True
+            both = (t_s[rows, cols] >= RELATION_CONTAINMENT) & (s_t[rows, cols] >= RELATION_CONTAINMENT)
+            same[lo + rows[ok & both]] = True
+    has &= ~src.dead
+    same &= ~src.dead
+    return has, same
+
+
+class Alignment:
+    """The cached alignment: decompositions of narrow features and per-feature flags."""
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.narrow = data["narrow_model"]
+        self.verdicts = {int(k): v for k, v in data["narrow_verdicts"].items()}
+        self.parts = {int(k): set(v) for k, v in data["narrow_parts"].items()}
+        self.has_counterpart = {m: np.array(v, dtype=bool) for m, v in data["has_counterpart"].items()}
+
+    def in_polysemantic(self, source: str, feature: int, target: int) -> bool:
+        """Whether (source feature, target) is a polysemantic narrow feature and one of its parts."""
+        if self.narrow is None:
+            return False
+        narrow, wide_part = (feature, target) if source == self.narrow else (target, feature)
+        return self.verdicts.get(narrow) == "polysemantic" and wide_part in self.parts.get(narrow, ())
+
+    def summary(self) -> AlignmentSummary:
+        return AlignmentSummary.model_validate(self.data["summary"])
+
+    def unique_features(self, model: str) -> list[int]:
+        """Live features of `model` with no counterpart above chance in the other model."""
+        return [int(i) for i in np.flatnonzero(~self.has_counterpart[model] & ~np.array(
+            self.data["dead"][model], dtype=bool))]
+
+
+def compute_alignment(matcher, progress: bool = True) -> dict:
+    """Everything the alignment summary needs; a progress bar on stderr while it runs."""
+    t0 = time.perf_counter()
+    pair = matcher.pair
+    a, b = pair.models
+    narrow = a if a.n_features < b.n_features else b if b.n_features < a.n_features else None
+    verdicts: dict[int, str] = {}
+    parts: dict[int, list[int]] = {}
+    if narrow is not None:
+        live = np.flatnonzero(~narrow.dead)
+        for i, f in enumerate(live):
+            rep = matcher.find_decomposition(narrow.name, int(f), 12)
+            verdicts[int(f)] = rep.verdict
+            parts[int(f)] = rep.part_ids
+            if progress and (i % 64 == 0 or i == len(live) - 1):
+                _bar("decomposing narrow features", i + 1, len(live))
+    has, same, sides = {}, {}, []
+    for m in pair.models:
+        h, s = counterpart_flags(matcher, m.name)
+        has[m.name], same[m.name] = h, s
+        if progress:
+            _bar(f"counterparts of {m.name}", 1, 1)
+    for m in pair.models:
+        live = int((~m.dead).sum())
+        sides.append(
+            SideAlignment(
+                model=m.name,
+                n_features=m.n_features,
+                n_live=live,
+                n_dead=int(m.dead.sum()),
+                n_with_counterpart=int(has[m.name].sum()),
+                n_unique=int(live - has[m.name].sum()),
+                share_with_same=round(float(same[m.name].sum()) / max(live, 1), 6),
+                share_with_counterpart=round(float(has[m.name].sum()) / max(live, 1), 6),
+            )
+        )
+    counts = Counter(verdicts.values())
+    split_sizes = Counter(len(parts[f]) for f, v in verdicts.items() if v == "split")
+    summary = AlignmentSummary(
+        models=sides,
+        narrow_model=None if narrow is None else narrow.name,
+        verdict_counts=dict(sorted(counts.items())),
+        split_size_histogram={str(k): v for k, v in sorted(split_sizes.items())},
+        n_polysemantic=counts.get("polysemantic", 0),
+    )
+    log.info("alignment computed in %.1f s", time.perf_counter() - t0)
+    if progress:
+        print(file=sys.stderr)
+    return {
+        "narrow_model": None if narrow is None else narrow.name,
+        "narrow_verdicts": {str(k): v for k, v in verdicts.items()},
+        "narrow_parts": {str(k): v for k, v in parts.items()},
+        "has_counterpart": {k: v.astype(int).tolist() for k, v in has.items()},
+        "dead": {m.name: m.dead.astype(int).tolist() for m in pair.models},
+        "summary": summary.model_dump(mode="json"),
+    }
+
+
+def load_or_build(matcher, pair_dir: Path | None, progress: bool = True) -> Alignment:
+    """The cached alignment of the pair at `pair_dir`, built and cached when missing."""
+    path = None if pair_dir is None else Path(pair_dir) / CACHE_NAME
+    if path is not None and path.is_file():
+        try:
+            return Alignment(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable alignment cache %s (%s); rebuilding", path, exc)
+    data = compute_alignment(matcher, progress)
+    if path is not None:
+        try:
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data))
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("could not cache the alignment at %s (%s); kept in memory", path, exc)
+    return Alignment(data)
+
+
+def _bar(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    print(f"\r[alignment] {label:30s} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+          end="", file=sys.stderr, flush=True)

@@ -1,0 +1,119 @@
+"""The null model of a loaded pair: what scores random, non-corresponding pairs reach.
+
+Two parts, built once when a pair is loaded (a fraction of a second):
+
+- pairwise nulls: every signal (match score, token Jaccard, weighted overlap, correlation,
+  containment, decoder cosine) over random (source, target) pairs, so a match reports the
+  percentile of its score among random pairs;
+- the best-of-N test: a query looks at every candidate, so a match must beat the best that
+  N random candidates reach. With activations this is exact enough to be cheap: under
+  independence the co-fire count of two features is Poisson with mean n_s * n_t / n, and the
+  p-value of the observed count is corrected for N candidates (Sidak). Without activations
+  the empirical tail of the pairwise weighted-overlap null is used the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import poisson
+
+from crossmodel_matcher.matcher.tables import ModelTables, PairTables
+
+NULL_SOURCES = 96  # random live source features per direction
+NULL_SAMPLES = 200_000  # pairwise null values kept per signal and direction
+NULL_SEED = 0
+CHANCE_ALPHA = 0.01  # best-of-N p-value under which a match is above chance
+SIGNALS = ("match_score", "jaccard", "weighted_overlap", "correlation", "containment", "cosine")
+
+
+@dataclass
+class DirectionNull:
+    """Null distributions for queries from one model into the other."""
+
+    source: str
+    target: str
+    n_candidates: int
+    sorted_values: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def percentile(self, signal: str, value: float | None) -> float | None:
+        """Share of random pairs scoring strictly below `value` (0-100)."""
+        arr = self.sorted_values.get(signal)
+        if arr is None or value is None or len(arr) == 0:
+            return None
+        return float(100.0 * np.searchsorted(arr, value, side="left") / len(arr))
+
+    def tail_p(self, signal: str, value: float) -> float:
+        """Empirical P(random pair >= value), never below 1 / (samples + 1)."""
+        arr = self.sorted_values[signal]
+        above = len(arr) - np.searchsorted(arr, value, side="left")
+        return float((above + 1) / (len(arr) + 1))
+
+
+def best_of_n(p: np.ndarray | float, n: int) -> np.ndarray:
+    """Sidak: chance that the best of n independent random candidates does at least as well."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    return -np.expm1(n * np.log1p(-np.minimum(p, 1 - 1e-16)))
+
+
+def cofire_p_values(cofire: np.ndarray, n_source: float, n_target: np.ndarray, n: int) -> np.ndarray:
+    """P(co-fire count >= observed) for independent features (Poisson, mean n_s n_t / n)."""
+    lam = np.maximum(n_source * np.asarray(n_target, dtype=np.float64) / max(n, 1), 1e-12)
+    cofire = np.asarray(cofire, dtype=np.float64)
+    return np.where(cofire > 0, poisson.sf(cofire - 1, lam), 1.0)
+
+
+class NullModel:
+    """Per-direction null distributions of a pair, and the above-chance test."""
+
+    def __init__(self, pair: PairTables, scorer):
+        self.pair = pair
+        rng = np.random.default_rng(NULL_SEED)
+        self.directions: dict[str, DirectionNull] = {}
+        for src, tgt in (pair.models, pair.models[::-1]):
+            self.directions[src.name] = self._build(src, tgt, scorer, rng)
+
+    def _build(self, src: ModelTables, tgt: ModelTables, scorer, rng) -> DirectionNull:
+        live = np.flatnonzero(~src.dead)
+        out = DirectionNull(src.name, tgt.name, tgt.n_features)
+        if len(live) == 0:
+            return out
+        picks = rng.choice(live, size=min(NULL_SOURCES, len(live)), replace=False)
+        per = max(1, NULL_SAMPLES // len(picks))
+        values: dict[str, list[np.ndarray]] = {s: [] for s in SIGNALS}
+        for f in picks:
+            targets = rng.choice(tgt.n_features, size=min(per, tgt.n_features), replace=False)
+            cs = scorer(src, int(f), targets)
+            values["match_score"].append(cs.match)
+            values["jaccard"].append(cs.jaccard)
+            values["weighted_overlap"].append(cs.weighted_overlap)
+            if cs.correlation is not None:
+                values["correlation"].append(cs.correlation)
+                values["containment"].append(np.maximum(cs.target_given_source, cs.source_given_target))
+            if cs.cosine is not None:
+                values["cosine"].append(cs.cosine)
+        out.sorted_values = {k: np.sort(np.concatenate(v)) for k, v in values.items() if v}
+        return out
+
+    def direction(self, source: str) -> DirectionNull:
+        return self.directions[source]
+
+    def chance_p(self, source: ModelTables, feature: int, cs, idx: np.ndarray) -> np.ndarray:
+        """Best-of-N p-values of candidates `idx` (N = all candidates of the other model)."""
+        d = self.directions[source.name]
+        if cs.cofire is not None:
+            p = cofire_p_values(
+                cs.cofire[idx], float(source.col_nnz[feature]),
+                self.pair.other(source.name).col_nnz[self._target_ids(cs, idx)], self.pair.n_aligned,
+            )
+            # Co-firing that is not even a positive correlation is no evidence of a match.
+            p = np.where(cs.correlation[idx] > 0, p, 1.0)
+        else:
+            p = np.array([d.tail_p("weighted_overlap", float(cs.weighted_overlap[i])) for i in idx])
+        return best_of_n(p, d.n_candidates)
+
+    @staticmethod
+    def _target_ids(cs, idx: np.ndarray) -> np.ndarray:
+        ids = getattr(cs, "target_ids", None)
+        return np.asarray(idx) if ids is None else ids[np.asarray(idx)]
