@@ -417,6 +417,9 @@ def _unrelated(a: sp.csc_matrix, b: sp.csc_matrix) -> np.ndarray:
     return ~((contain >= NESTED) & (phi >= 0.1)).any(axis=1)
 
 
+SCREEN_WORDS = 128  # 8,192 builds: the quick first look of DistinctConcepts.draw
+
+
 class DistinctConcepts:
     """Narrow concepts drawn so that no two are related (see `_unrelated`): honest truth."""
 
@@ -425,6 +428,7 @@ class DistinctConcepts:
         self.n = n
         self.bits = np.zeros((capacity, (n + 63) // 64), dtype=np.uint64)
         self.sizes = np.zeros(capacity)
+        self.sub_sizes = np.zeros(capacity)
         self.count = 0
 
     def draw(self, lo: float, hi: float, avoid: set | None = None, attempts: int = 400) -> Concept:
@@ -435,13 +439,19 @@ class DistinctConcepts:
                 continue
             packed = c.bits if c.bits is not None else pack_mask(c.mask)
             k = self.count
-            inter = np.bitwise_count(self.bits[:k] & packed).sum(axis=1).astype(np.float64)
-            na, nb = float(c.mask.sum()), self.sizes[:k]
+            # First a look at the first 8,192 builds (rows are in random order); only the
+            # concepts that could be related there are counted on every build.
+            w = min(SCREEN_WORDS, packed.shape[0])
+            sub = np.bitwise_count(self.bits[:k, :w] & packed[:w]).sum(axis=1)
+            na_sub = int(np.bitwise_count(packed[:w]).sum())
+            close = np.flatnonzero((sub >= 0.3 * na_sub) | (sub >= 0.3 * self.sub_sizes[:k]))
+            inter = np.bitwise_count(self.bits[close] & packed).sum(axis=1).astype(np.float64)
+            na, nb = float(c.mask.sum()), self.sizes[close]
             contain = np.maximum(inter / na, inter / np.maximum(nb, 1))
             phi = (n * inter - na * nb) / np.sqrt(np.maximum(na * (n - na) * nb * (n - nb), 1.0))
             if np.any((contain >= NESTED) & (phi >= 0.1)):
                 continue
-            self.bits[k], self.sizes[k] = packed, na
+            self.bits[k], self.sizes[k], self.sub_sizes[k] = packed, na, na_sub
             self.count += 1
             return c
         raise RuntimeError(f"only {self.count} distinct concepts drawn; lower the feature counts")
