@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import poisson
+from scipy.special import pdtrc
 
 from crossmodel_matcher.matcher.tables import ModelTables, PairTables
 
@@ -61,7 +61,7 @@ def cofire_p_values(cofire: np.ndarray, n_source: float, n_target: np.ndarray, n
     """P(co-fire count >= observed) for independent features (Poisson, mean n_s n_t / n)."""
     lam = np.maximum(n_source * np.asarray(n_target, dtype=np.float64) / max(n, 1), 1e-12)
     cofire = np.asarray(cofire, dtype=np.float64)
-    return np.where(cofire > 0, poisson.sf(cofire - 1, lam), 1.0)
+    return np.where(cofire > 0, pdtrc(np.maximum(cofire - 1, 0), lam), 1.0)
 
 
 class NullModel:

@@ -1,0 +1,317 @@
+"""`crossmodel-matcher demo`: the demo pair, the real server over stdio, every tool, the truth.
+
+Builds the demo pair if needed, starts `python -m crossmodel_matcher serve --pair <dir>` as a
+subprocess, and acts as an MCP client: lists the tools, then calls them on a few demo
+features picked from the planted truth (`truth.json`: the first one-to-one, split,
+polysemantic and unique narrow feature, and a child of the split in the wide model). It
+prints what came back (readings, top matches, verdicts, timings) and, for each feature, a
+line comparing the answer with what was planted. `--json` prints the raw structured results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the raw structured results as JSON")
+
+
+@dataclass
+class Pick:
+    """One demo feature and what the truth file planted for it."""
+
+    title: str
+    model: str
+    feature: int
+    truth: dict
+    calls: list[tuple[str, dict]] = field(default_factory=list)
+
+
+def choose_features(truth: dict) -> list[Pick]:
+    """The first planted feature of each kind (by id): no peeking at the matcher's answers."""
+
+    def first(role: str, ok=lambda t: True) -> dict:
+        return next(t for t in truth["full"] if t["role"] == role and ok(t))
+
+    one = first("one_to_one")
+    split = first("split", lambda t: 3 <= len(t["counterparts"]) <= 6)
+    poly = first("polysemantic", lambda t: 2 <= len(t["groups"]) <= 3)
+    unique = first("unique")
+    child_id = split["counterparts"][0]
+    child = truth["ultra"][child_id]
+    one_id, split_id, poly_id, unique_id = (t["feature"] for t in (one, split, poly, unique))
+    return [
+        Pick(
+            "planted one-to-one",
+            "full",
+            one_id,
+            one,
+            [
+                ("describe_feature", {"model": "full", "feature": one_id, "n_tokens": 6}),
+                ("find_matches", {"model": "full", "feature": one_id, "top_n": 5}),
+                (
+                    "compare_features",
+                    {"model": "full", "source_feature": one_id, "target_feature": one["counterparts"][0]},
+                ),
+                ("find_decomposition", {"model": "full", "feature": one_id}),
+            ],
+        ),
+        Pick(
+            "planted split",
+            "full",
+            split_id,
+            split,
+            [
+                ("find_matches", {"model": "full", "feature": split_id, "top_n": 8}),
+                ("find_decomposition", {"model": "full", "feature": split_id}),
+            ],
+        ),
+        Pick(
+            "planted polysemantic",
+            "full",
+            poly_id,
+            poly,
+            [
+                ("find_decomposition", {"model": "full", "feature": poly_id}),
+            ],
+        ),
+        Pick(
+            "planted unique to full",
+            "full",
+            unique_id,
+            unique,
+            [
+                ("find_matches", {"model": "full", "feature": unique_id, "top_n": 3}),
+                ("find_decomposition", {"model": "full", "feature": unique_id}),
+            ],
+        ),
+        Pick(
+            f"planted child of full {split_id}",
+            "ultra",
+            child_id,
+            child,
+            [
+                ("describe_feature", {"model": "ultra", "feature": child_id, "n_tokens": 6}),
+                ("find_decomposition", {"model": "ultra", "feature": child_id}),
+            ],
+        ),
+    ]
+
+
+# ---- comparing answers with the truth ---------------------------------------------------------
+def truth_line(pick: Pick, results: dict[str, dict]) -> tuple[str, bool]:
+    """One line: what was planted, what came back, and whether they agree."""
+    role = pick.truth["role"]
+    dec = results.get("find_decomposition")
+    matches = results.get("find_matches")
+    if role == "one_to_one" and "counterparts" in pick.truth:
+        partner = pick.truth["counterparts"][0]
+        rank = matches["match_ids"].index(partner) + 1 if partner in matches["match_ids"] else None
+        ok = rank == 1 and dec["verdict"] == "one_to_one"
+        return (
+            f"planted partner ultra {partner}: ranked #{rank or '-'} by find_matches, "
+            f"decomposition verdict {dec['verdict']}"
+        ), ok
+    if role in ("split", "polysemantic"):
+        planted = set(pick.truth["counterparts"])
+        found = set(dec["part_ids"])
+        ok = dec["verdict"] == role and len(found & planted) >= max(1, len(planted) // 2)
+        return (
+            f"planted {role} into {len(planted)} ultra features {sorted(planted)}: verdict "
+            f"{dec['verdict']}, {len(found & planted)}/{len(planted)} recovered, "
+            f"{len(found - planted)} extra"
+        ), ok
+    if role == "unique":
+        ok = matches["has_counterpart"] is False and dec["verdict"] == "no_counterpart"
+        return (
+            f"planted with no counterpart: has_counterpart={matches['has_counterpart']}, "
+            f"verdict {dec['verdict']}"
+        ), ok
+    parents = pick.truth.get("parents", [])
+    found = dec["part_ids"]
+    want = {"child": "split", "component": "polysemantic", "one_to_one": "one_to_one"}.get(role)
+    ok = bool(found) and found[0] in parents and dec["verdict"] == want
+    return (
+        f"planted {role} of full {parents} (verdict should be {want}): find_decomposition "
+        f"named {found or 'none'}, verdict {dec['verdict']}"
+    ), ok
+
+
+# ---- printing ---------------------------------------------------------------------------------
+def _tokens(items: list[dict], n: int = 6) -> str:
+    return ", ".join(t["token"] for t in items[:n]) or "-"
+
+
+def describe(tool: str, r: dict) -> list[str]:
+    """A few readable lines for one structured result."""
+    if tool == "list_models":
+        return [
+            f"{m['name']}: {m['n_features']:,} features, {m['n_examples']:,} examples, "
+            f"{m['n_dead']:,} dead; signals {', '.join(m['signals'])}"
+            for m in r["models"]
+        ] + [f"{r['n_aligned_examples']:,} aligned examples, vocabulary {r['vocab_size']:,}"]
+    if tool == "describe_feature":
+        state = "dead" if r["dead"] else f"fires on {r['firing_rate']:.2%} of examples"
+        label = f" label {r['label']!r};" if r["label"] else ""
+        return [f"{state};{label} distinctive tokens: {_tokens(r['distinctive_tokens'])}"]
+    if tool == "find_matches":
+        lines = [r["reading"]]
+        for m in r["matches"][:5]:
+            ev = m["evidence"]
+            corr = ev["activation_correlation"]
+            lines.append(
+                f"  #{m['rank']} {r['target_model']} {m['target_feature']:>5}: "
+                f"match {ev['match_score']:.2f}, "
+                f"combined {ev['combined_score']:.2f} ({ev['score_band']}), jaccard {ev['jaccard']:.2f}, "
+                f"corr {corr if corr is None else round(corr, 2)}, relation {ev['relation']}"
+            )
+        return lines
+    if tool == "compare_features":
+        t = r["tokens"]
+        return [
+            r["reading"],
+            f"shared tokens: {_tokens(t['shared_tokens'])}; "
+            f"{r['source']['model']}-only: {_tokens(t['source_only_tokens'], 3)}; "
+            f"{r['target']['model']}-only: {_tokens(t['target_only_tokens'], 3)}",
+        ]
+    if tool == "find_decomposition":
+        lines = [r["reading"]]
+        for p in r["parts"][:6]:
+            r2 = p["explained_variance_after"]
+            lines.append(
+                f"  {r['other_model']} {p['feature']:>5} (group {p['group']}, weight {p['weight']:.2f}"
+                f"{'' if r2 is None else f', R^2 after {r2:.2f}'}): {_tokens(p['distinctive_tokens'], 4)}"
+            )
+        return lines
+    if tool == "pair_alignment":
+        lines = [
+            f"{m['model']}: {m['share_with_counterpart']:.0%} of {m['n_live']:,} live features have a "
+            f"counterpart ({m['share_with_same']:.0%} the same feature), {m['n_unique']:,} unique, "
+            f"{m['n_dead']:,} dead"
+            for m in r["models"]
+        ]
+        lines.append(f"narrow verdicts {r['verdict_counts']}; split sizes {r['split_size_histogram']}")
+        return lines
+    if tool == "list_unique_features":
+        return [f"{r['total']:,} unique features in {r['model']}; first: "] + [
+            f"  {f['feature']:>5}: {', '.join(f['top_tokens'][:5])}" for f in r["features"]
+        ]
+    return [json.dumps(r)[:200]]
+
+
+def _timing(result: dict | None, round_trip_ms: float) -> str:
+    core = (result or {}).get("elapsed_ms")
+    return f"{round_trip_ms:.1f} ms" + (f", core {core:.1f} ms" if core is not None else "")
+
+
+# ---- the session --------------------------------------------------------------------------------
+async def session(pair_dir: Path, picks: list[Pick], as_json: bool) -> int:
+    from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "crossmodel_matcher", "serve", "--pair", str(pair_dir)],
+        env=dict(os.environ),
+    )
+    say = (lambda *a: None) if as_json else print
+    record: list[dict[str, Any]] = []
+    agreed = 0
+    t0 = time.perf_counter()
+    async with Client(stdio_client(params, errlog=sys.stderr)) as client:
+        tools = (await client.list_tools()).tools
+        info = client.server_info
+        say(
+            f"Server {info.name if info else '?'} {info.version if info else ''} over stdio, ready in "
+            f"{time.perf_counter() - t0:.1f} s; pair {pair_dir}"
+        )
+        say("Tools: " + "; ".join(f"{t.name} ({t.title})" for t in tools))
+        say(
+            "Timings: round trip through the Python SDK client (which also re-validates each result "
+            "against its outputSchema); core = the matcher's own time inside the server."
+        )
+
+        async def call(tool: str, args: dict) -> tuple[dict | None, str, float]:
+            t = time.perf_counter()
+            result = await client.call_tool(tool, args)
+            ms = (time.perf_counter() - t) * 1000
+            text = result.content[0].text if result.content else ""
+            record.append(
+                {
+                    "tool": tool,
+                    "arguments": args,
+                    "round_trip_ms": round(ms, 3),
+                    "is_error": bool(result.is_error),
+                    "result": None if result.is_error else result.structured_content,
+                    **({"error": text} if result.is_error else {}),
+                }
+            )
+            return (None if result.is_error else result.structured_content), text, ms
+
+        result, text, ms = await call("list_models", {})
+        say(f"\nlist_models ({_timing(result, ms)})")
+        for line in describe("list_models", result) if result else [text]:
+            say(f"  {line}")
+        result, text, ms = await call("pair_alignment", {})
+        say(f"\npair_alignment ({_timing(result, ms)})")
+        for line in describe("pair_alignment", result) if result else [text]:
+            say(f"  {line}")
+        narrow = min(result["models"], key=lambda m: m["n_features"])["model"] if result else "full"
+        result, text, ms = await call("list_unique_features", {"model": narrow, "limit": 5})
+        say(f"\nlist_unique_features model={narrow} limit=5 ({_timing(result, ms)})")
+        for line in describe("list_unique_features", result) if result else [text]:
+            say(f"  {line}")
+
+        for pick in picks:
+            concept = pick.truth.get("concept") or "-"
+            say(f"\n== {pick.model} {pick.feature}: {pick.title} (concept: {concept})")
+            results = {}
+            for tool, args in pick.calls:
+                result, text, ms = await call(tool, args)
+                say(f"  {tool} ({_timing(result, ms)})")
+                if result is None:
+                    say(f"    error: {text}")
+                    continue
+                results[tool] = result
+                for line in describe(tool, result):
+                    say(f"    {line}")
+            try:
+                line, ok = truth_line(pick, results)
+            except (KeyError, TypeError, ValueError) as exc:
+                line, ok = f"could not compare with the truth ({exc!r})", False
+            agreed += ok
+            say(f"  truth: {line} -> {'AGREES' if ok else 'DIFFERS'}")
+
+        bad_args = {"model": "full", "feature": 999999}
+        _, text, ms = await call("find_matches", bad_args)
+        say(
+            f"\nA bad call, find_matches{bad_args} ({ms:.1f} ms) comes back as an error the agent can act on:"
+        )
+        for line in text.splitlines():
+            say(f"  {line}")
+
+    say(
+        f"\n{agreed}/{len(picks)} demo features agree with the planted truth "
+        "(benchmarks/bench_core.py scores every feature)."
+    )
+    if as_json:
+        print(json.dumps({"pair": str(pair_dir), "calls": record}, indent=2))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from crossmodel_matcher.demo import ensure_demo_pair, load_truth
+
+    pair_dir = ensure_demo_pair(progress=True)
+    picks = choose_features(load_truth(pair_dir))
+    return anyio.run(session, pair_dir, picks, bool(args.json))
