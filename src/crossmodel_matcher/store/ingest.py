@@ -6,11 +6,13 @@ one path: `ModelSource` x 2 -> `build_pair_tables` -> `write_pair`.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,6 +21,9 @@ from crossmodel_matcher.matcher.tables import ModelTables, PairTables
 from crossmodel_matcher.store import derive
 from crossmodel_matcher.store.derive import TokenRows, TopExamples
 from crossmodel_matcher.store.format import write_pair
+
+if TYPE_CHECKING:
+    from crossmodel_matcher.store.activation_stream import ActivationStream
 
 
 class InputError(ValueError):
@@ -31,6 +36,9 @@ class ModelSource:
 
     Either `activations` (rows = this model's examples, with `example_keys` and
     `example_tokens`) or `top_examples` alone (token tables only) must be given.
+    `activation_stream` replaces `activations` for stores too large to hold: its rows are
+    read block by block (see `store.activation_stream`); there a repeated example key is
+    allowed and its first row is the one aligned.
     """
 
     name: str
@@ -43,12 +51,27 @@ class ModelSource:
     activation_space: str | None = None
     labels: dict[int, str] = field(default_factory=dict)
     origin: str = "<memory>"  # file or folder the data came from, for error messages
+    activation_stream: ActivationStream | None = None  # rows read block by block
 
 
 def _check_source(src: ModelSource, vocab_size: int) -> None:
     where = f"{src.origin} (model {src.name!r})"
-    if src.activations is None and src.top_examples is None:
+    if src.activations is None and src.top_examples is None and src.activation_stream is None:
         raise InputError(f"{where}: give activations or a top-examples table")
+    if src.activation_stream is not None:
+        stream = src.activation_stream
+        if src.activations is not None:
+            raise InputError(f"{where}: give activations or an activation stream, not both")
+        if stream.n_features != src.n_features:
+            raise InputError(
+                f"{stream.origin}: activations have {stream.n_features} features, expected "
+                f"n_features={src.n_features}"
+            )
+        n = stream.n_examples
+        if src.example_keys is None or len(src.example_keys) != n:
+            raise InputError(f"{where}: need one example key per activation row ({n})")
+        if src.example_tokens is None or len(src.example_tokens) != n:
+            raise InputError(f"{where}: need the tokens of each activation row ({n})")
     if src.activations is not None:
         acts = src.activations
         if acts.shape[1] != src.n_features:
@@ -136,6 +159,8 @@ def build_pair_tables(
         raise InputError(f"the two models need different names (both {source_a.name!r})")
     for src in (source_a, source_b):
         _check_source(src, len(vocab))
+    if source_a.activation_stream is not None or source_b.activation_stream is not None:
+        return _build_streamed(vocab, source_a, source_b, description, progress, say)
     rows_a = rows_b = None
     if source_a.activations is not None and source_b.activations is not None:
         rows_a, rows_b = derive.align_examples(
@@ -163,6 +188,57 @@ def build_pair_tables(
     )
 
 
+def _build_streamed(
+    vocab: list[str],
+    source_a: ModelSource,
+    source_b: ModelSource,
+    description: str,
+    progress: bool,
+    say: Callable[[str], None],
+) -> PairTables:
+    """`build_pair_tables` when a source streams its activations: reduce, then the same tables."""
+    from crossmodel_matcher.store.activation_stream import reduce_pair
+
+    red = reduce_pair(source_a, source_b, say, progress)
+    models = []
+    for src, r in zip((source_a, source_b), red.reductions):
+        if r is None:  # top examples only
+            models.append(_model_tables(src, vocab, None, say)[0])
+            continue
+        top = src.top_examples or r.top
+        base = derive.token_base_rates(src.example_tokens, len(vocab))
+        tok = derive.build_token_tables(top, src.n_features, vocab, base, progress=None)
+        say(f"{src.name}: token tables ({src.n_features} features)")
+        csc = r.aligned_csc
+        models.append(
+            ModelTables(
+                name=src.name,
+                vocab=vocab,
+                n_examples=r.n_examples,
+                top_token_ids=tok.top_token_ids,
+                top_token_counts=tok.top_token_counts,
+                token_weights=tok.token_weights,
+                fire_count=r.fire_count,
+                max_activation=r.max_activation,
+                mean_activation=r.mean_activation,
+                labels=dict(src.labels),
+                activation_space=src.activation_space,
+                decoder=None if src.decoder is None else np.asarray(src.decoder, dtype=np.float32),
+                act_indptr=None if csc is None else csc[0],
+                act_indices=None if csc is None else csc[1],
+                act_data=None if csc is None else csc[2],
+            )
+        )
+    sum_prod, cofire = red.cross if red.cross is not None else (None, None)
+    return PairTables(
+        models=(models[0], models[1]),
+        n_aligned=red.n_aligned,
+        cross_sum_prod=sum_prod,
+        cross_cofire=cofire,
+        description=description,
+    )
+
+
 def build_pair(
     vocab: list[str],
     source_a: ModelSource,
@@ -172,6 +248,14 @@ def build_pair(
     progress: bool = True,
     extra_manifest: dict | None = None,
 ) -> Path:
-    """Build tables from two sources and write the pair directory atomically."""
+    """Build tables from two sources and write the pair directory atomically.
+
+    The model-wide alignment (null model, decompositions, unique features) is computed here
+    too and written with the pair, so serving it never waits for it.
+    """
+    from crossmodel_matcher.matcher import Matcher
+    from crossmodel_matcher.matcher.alignment import CACHE_NAME
+
     pair = build_pair_tables(vocab, source_a, source_b, description, progress)
-    return write_pair(pair, out_dir, extra_manifest)
+    alignment = Matcher(pair, progress=progress).alignment.data
+    return write_pair(pair, out_dir, extra_manifest, text_files={CACHE_NAME: json.dumps(alignment)})

@@ -1,0 +1,121 @@
+"""`crossmodel-matcher build`: a pair directory from your own SAE data.
+
+    crossmodel-matcher build --out DIR [--vocab vocab.json] [--weapon-vocab weapon_vocab.json]
+        --model NAME:KEY=VALUE[,KEY=VALUE...]  --model NAME:KEY=VALUE[,...]
+
+Each `--model` names one SAE and lists its inputs as KEY=VALUE pairs (see MODEL_KEYS).
+Progress goes to stderr, the closing summary to stdout; a bad input prints `error: ...`
+(the file, the field, the fix) and exits with status 2, leaving nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+MODEL_KEYS = {
+    "top": "generic top-examples table: .parquet, .csv or .jsonl (feature_id, activation, tokens)",
+    "acts": "generic activations: CSR .npz (indptr, indices, data, shape) or dense .npy [examples, features]",
+    "tokens": 'with acts=: JSON lines, one {"tokens": [...]} (optional "example_key") per activation row',
+    "keys": "with acts=: text file, one example key per activation row (default: key from the tokens)",
+    "splatnlp-top": "SplatNLP top-example store folder (all_examples.parquet, feature_index.parquet)",
+    "splatnlp-acts": "SplatNLP efficient store folder (activations/batch_*.zarr, metadata/batch_*.parquet)",
+    "decoder": "SAE checkpoint: torch state dict (.pth/.pt) or .safetensors (W_dec) with cfg.json",
+    "labels": 'labels JSON: {"<feature id>": "label"} or SplatNLP consolidated labels',
+    "space": "activation space the SAE reads (decoder cosine is used only when both models name the same)",
+    "vocab": "vocabulary of this model's token ids, when it is not the shared --vocab",
+    "features": "number of features, when no other input fixes it",
+}
+
+EPILOG = (
+    "model keys:\n"
+    + "\n".join(f"  {k:<14} {v}" for k, v in MODEL_KEYS.items())
+    + """
+
+examples:
+  crossmodel-matcher build --out pairs/mine --model full:top=full_top.parquet \\
+      --model ultra:acts=ultra.npz,tokens=ultra_tokens.jsonl
+  crossmodel-matcher build --out pairs/splat --vocab vocab.json --weapon-vocab weapon_vocab.json \\
+      --model full:splatnlp-top=full/top,splatnlp-acts=full/efficient,decoder=full/sae.pth \\
+      --model ultra:splatnlp-top=ultra/top,splatnlp-acts=ultra/efficient,decoder=ultra/sae.pth
+"""
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("--out", required=True, metavar="DIR", help="pair directory to write (atomically)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[,...]",
+        help="one SAE and its inputs; give it twice (narrow model first, by convention)",
+    )
+    parser.add_argument(
+        "--vocab", metavar="FILE", help="shared vocabulary: JSON list of tokens or {token: id}"
+    )
+    parser.add_argument(
+        "--weapon-vocab",
+        metavar="FILE",
+        help="SplatNLP weapon_vocab.json; its tokens join the shared vocabulary",
+    )
+    parser.add_argument("--description", default="", help="free text stored in the pair manifest")
+    parser.add_argument("--force", action="store_true", help="replace an existing pair at --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def parse_model(text: str):
+    """`NAME:KEY=VALUE[,KEY=VALUE...]` as ModelInputs (InputError on anything malformed)."""
+    from crossmodel_matcher.store.ingest import InputError
+    from crossmodel_matcher.store.inputs_reader import ModelInputs
+
+    name, sep, rest = text.partition(":")
+    if not sep or not name or not rest:
+        raise InputError(
+            f"--model {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...], e.g. full:top=full.parquet"
+        )
+    values: dict[str, object] = {}
+    for item in rest.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not value:
+            raise InputError(f"--model {name}: {item!r} is not KEY=VALUE")
+        if key not in MODEL_KEYS:
+            raise InputError(f"--model {name}: unknown key {key!r}; valid keys: {', '.join(MODEL_KEYS)}")
+        attr = key.replace("-", "_")
+        if attr in values:
+            raise InputError(f"--model {name}: key {key!r} given twice")
+        if attr == "features":
+            try:
+                values[attr] = int(value)
+            except ValueError:
+                raise InputError(f"--model {name}: features={value!r} must be an integer") from None
+        else:
+            values[attr] = value
+    return ModelInputs(name=name, **values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from crossmodel_matcher.store.ingest import InputError
+    from crossmodel_matcher.store.inputs_reader import build_pair_from_inputs
+
+    try:
+        models = [parse_model(text) for text in args.model]
+        summary = build_pair_from_inputs(
+            args.out,
+            models,
+            vocab=args.vocab,
+            weapon_vocab=args.weapon_vocab,
+            description=args.description,
+            overwrite=args.force,
+            progress=not args.quiet,
+        )
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary.as_dict(), indent=2) if args.json else summary.text())
+    return 0
