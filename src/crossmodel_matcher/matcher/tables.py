@@ -58,12 +58,21 @@ class ModelTables:
             norms = np.linalg.norm(self.decoder, axis=1, keepdims=True)
             self.decoder = (self.decoder / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         if self.has_activations:
-            counts = np.diff(self.act_indptr)
-            cols = np.repeat(np.arange(self.n_features), counts)
-            data = np.asarray(self.act_data, dtype=np.float64)
-            self.col_sum = np.bincount(cols, weights=data, minlength=self.n_features)
-            self.col_sumsq = np.bincount(cols, weights=data * data, minlength=self.n_features)
-            self.col_nnz = counts.astype(np.int64)
+            self.col_nnz = np.diff(self.act_indptr).astype(np.int64)
+            self.col_sum = np.zeros(self.n_features)
+            self.col_sumsq = np.zeros(self.n_features)
+            # Column sums in bounded chunks of columns: no per-non-zero temporaries.
+            step = 1024
+            for lo in range(0, self.n_features, step):
+                hi = min(self.n_features, lo + step)
+                a, b = int(self.act_indptr[lo]), int(self.act_indptr[hi])
+                if a == b:
+                    continue
+                data = np.asarray(self.act_data[a:b], dtype=np.float64)
+                cols = lo + np.flatnonzero(self.col_nnz[lo:hi] > 0)
+                starts = np.asarray(self.act_indptr[cols], dtype=np.int64) - a  # strictly increasing
+                self.col_sum[cols] = np.add.reduceat(data, starts)
+                self.col_sumsq[cols] = np.add.reduceat(data * data, starts)
 
     @property
     def has_activations(self) -> bool:
