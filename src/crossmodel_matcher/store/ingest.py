@@ -102,6 +102,38 @@ def _check_source(src: ModelSource, vocab_size: int) -> None:
             raise InputError(f"{where}: decoder holds NaN or inf")
 
 
+def _assemble(
+    src: ModelSource,
+    vocab: list[str],
+    top: TopExamples,
+    base_rate: np.ndarray,
+    n_examples: int,
+    stats: tuple[np.ndarray, np.ndarray, np.ndarray],
+    csc: tuple | None,
+    say: Callable[[str], None],
+) -> ModelTables:
+    """One model's tables from its top examples, stats and aligned activations."""
+    tok = derive.build_token_tables(top, src.n_features, vocab, base_rate, progress=None)
+    say(f"{src.name}: token tables ({src.n_features} features)")
+    return ModelTables(
+        name=src.name,
+        vocab=vocab,
+        n_examples=n_examples,
+        top_token_ids=tok.top_token_ids,
+        top_token_counts=tok.top_token_counts,
+        token_weights=tok.token_weights,
+        fire_count=stats[0],
+        max_activation=stats[1],
+        mean_activation=stats[2],
+        labels=dict(src.labels),
+        activation_space=src.activation_space,
+        decoder=None if src.decoder is None else np.asarray(src.decoder, dtype=np.float32),
+        act_indptr=None if csc is None else csc[0],
+        act_indices=None if csc is None else csc[1],
+        act_data=None if csc is None else csc[2],
+    )
+
+
 def _model_tables(
     src: ModelSource, vocab: list[str], rows: np.ndarray | None, say: Callable[[str], None]
 ) -> tuple[ModelTables, tuple | None]:
@@ -118,26 +150,8 @@ def _model_tables(
         fire, mx, mean = derive.stats_from_top_examples(top, src.n_features)
         n_examples = int(len(np.unique(top.feature_id)))
     say(f"{src.name}: top examples ready ({len(top.feature_id)} rows)")
-    tok = derive.build_token_tables(top, src.n_features, vocab, base, progress=None)
-    say(f"{src.name}: token tables ({src.n_features} features)")
     csc = derive.aligned_csc(src.activations, rows) if rows is not None else None
-    tables = ModelTables(
-        name=src.name,
-        vocab=vocab,
-        n_examples=n_examples,
-        top_token_ids=tok.top_token_ids,
-        top_token_counts=tok.top_token_counts,
-        token_weights=tok.token_weights,
-        fire_count=fire,
-        max_activation=mx,
-        mean_activation=mean,
-        labels=dict(src.labels),
-        activation_space=src.activation_space,
-        decoder=None if src.decoder is None else np.asarray(src.decoder, dtype=np.float32),
-        act_indptr=None if csc is None else csc[0],
-        act_indices=None if csc is None else csc[1],
-        act_data=None if csc is None else csc[2],
-    )
+    tables = _assemble(src, vocab, top, base, n_examples, (fire, mx, mean), csc, say)
     return tables, csc
 
 
@@ -207,28 +221,8 @@ def _build_streamed(
             continue
         top = src.top_examples or r.top
         base = derive.token_base_rates(src.example_tokens, len(vocab))
-        tok = derive.build_token_tables(top, src.n_features, vocab, base, progress=None)
-        say(f"{src.name}: token tables ({src.n_features} features)")
-        csc = r.aligned_csc
-        models.append(
-            ModelTables(
-                name=src.name,
-                vocab=vocab,
-                n_examples=r.n_examples,
-                top_token_ids=tok.top_token_ids,
-                top_token_counts=tok.top_token_counts,
-                token_weights=tok.token_weights,
-                fire_count=r.fire_count,
-                max_activation=r.max_activation,
-                mean_activation=r.mean_activation,
-                labels=dict(src.labels),
-                activation_space=src.activation_space,
-                decoder=None if src.decoder is None else np.asarray(src.decoder, dtype=np.float32),
-                act_indptr=None if csc is None else csc[0],
-                act_indices=None if csc is None else csc[1],
-                act_data=None if csc is None else csc[2],
-            )
-        )
+        stats = (r.fire_count, r.max_activation, r.mean_activation)
+        models.append(_assemble(src, vocab, top, base, r.n_examples, stats, r.aligned_csc, say))
     sum_prod, cofire = red.cross if red.cross is not None else (None, None)
     return PairTables(
         models=(models[0], models[1]),
