@@ -21,7 +21,7 @@ from scipy.special import pdtrc
 
 from crossmodel_matcher.matcher.tables import ModelTables, PairTables
 
-NULL_SOURCES = 96  # random live source features per direction
+NULL_SOURCES = 48  # random live source features per direction
 NULL_SAMPLES = 200_000  # pairwise null values kept per signal and direction
 NULL_SEED = 0
 CHANCE_ALPHA = 0.01  # best-of-N p-value under which a match is above chance

@@ -243,21 +243,25 @@ class CrossModelMatcher:
 
     # ---- tokens --------------------------------------------------------------------------
     @staticmethod
-    def _token_list(m: ModelTables, tokens: np.ndarray, weights: np.ndarray, counts: np.ndarray):
+    def _token_list(
+        m: ModelTables, tokens: np.ndarray, weights: np.ndarray, counts: np.ndarray, limit: int | None = None
+    ):
         """TokenWeights, most distinctive first (ties: higher count, then token id)."""
-        order = np.lexsort((tokens, -counts, -weights))
+        order = np.lexsort((tokens, -counts, -weights))[:limit]
         return [
             TokenWeight(token=m.vocab[int(tokens[i])], weight=round(float(weights[i]), 6), count=int(counts[i]))
             for i in order
         ]
 
-    def shared_tokens(self, a: ModelTables, fa: int, b: ModelTables, fb: int) -> list[TokenWeight]:
+    def shared_tokens(
+        self, a: ModelTables, fa: int, b: ModelTables, fb: int, limit: int | None = None
+    ) -> list[TokenWeight]:
         """Tokens in both top-50 sets, most distinctive (smaller lift weight) first."""
         ids, counts = a.top_token_ids[fa], a.top_token_counts[fa]
         keep = (ids >= 0) & np.isin(ids, b.top_token_ids[fb][b.top_token_ids[fb] >= 0])
         ids, counts = ids[keep], counts[keep]
         weights = np.minimum(a.token_weights[fa, ids], b.token_weights[fb, ids])
-        return self._token_list(a, ids, weights, counts)
+        return self._token_list(a, ids, weights, counts, limit)
 
     def only_tokens(self, a: ModelTables, fa: int, b: ModelTables, fb: int) -> list[TokenWeight]:
         """Tokens of a's top-50 set missing from b's, most distinctive first."""
@@ -327,7 +331,7 @@ class CrossModelMatcher:
                     target_feature=int(idx),
                     target_label=tgt.label(int(idx)),
                     evidence=ev,
-                    shared_tokens=self.shared_tokens(src, f, tgt, int(idx))[:15],
+                    shared_tokens=self.shared_tokens(src, f, tgt, int(idx), limit=15),
                     reading=self.match_reading(tgt.name, int(idx), ev),
                 )
             )
