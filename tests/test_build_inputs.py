@@ -38,8 +38,37 @@ def build(tmp: Path, full: ModelInputs, ultra: ModelInputs, **kw) -> tuple[Match
     return Matcher.from_dir(tmp / "pair"), summary
 
 
+def assert_served(m: Matcher) -> None:
+    """The pair serves the three tools through the MCP server, with the core's answers."""
+    import anyio
+    from mcp import Client
+
+    from crossmodel_matcher.server import create_server
+
+    calls = [
+        ("find_matches", {"model": "full", "feature": 3, "top_n": 3}, lambda: m.find_matches("full", 3, 3)),
+        ("compare_features", {"model": "full", "source_feature": 3, "target_feature": 7},
+         lambda: m.compare_features("full", 3, 7)),
+        ("find_decomposition", {"model": "full", "feature": 3}, lambda: m.find_decomposition("full", 3)),
+    ]
+
+    async def go() -> None:
+        async with Client(create_server(m)) as client:
+            for tool, args, direct in calls:
+                result = await client.call_tool(tool, args)
+                assert not result.is_error, result.content[0].text
+                got, want = result.structured_content, direct().model_dump(mode="json")
+                for key in ("match_ids", "part_ids", "evidence"):
+                    if key in want:
+                        assert got[key] == want[key], (tool, key)
+
+    anyio.run(go)
+
+
 def assert_answers(m: Matcher, activations: bool) -> None:
-    """Every query answers; with activations, full 3's children (ultra 6, 7) come first."""
+    """Every query answers (in-process and through the server); with activations, full 3's
+    children (ultra 6, 7) come first."""
+    assert_served(m)
     report = m.find_matches("full", 3, top_n=5)
     assert len(report.matches) == 5 and report.n_candidates_tested == N_ULTRA
     if activations:
