@@ -80,7 +80,7 @@ BANDS_DOC = {
     "token_overlap": "Jaccard of top-50 token sets: strong > 0.3, moderate 0.1-0.3, weak < 0.1",
     "combined_score": "strong > 0.5, good > 0.3, moderate > 0.1, weak otherwise",
     "calibrated": "chance unless above the best-of-N null (p < 0.01); then match_score "
-    ">= 0.5 strong, >= 0.25 moderate, else weak",
+    ">= 0.5 with a containment relation strong, >= 0.25 moderate, else weak",
 }
 
 # ---------------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ CALIBRATED_STRONG = 0.5
 CALIBRATED_MODERATE = 0.25
 CALIBRATED_BAND_DOC = (
     "chance: not above the best-of-N null (p >= 0.01); otherwise by match_score: "
-    "strong >= 0.5, moderate >= 0.25, weak below"
+    "strong >= 0.5 (and a containment relation), moderate >= 0.25, weak below"
 )
 
 
@@ -123,10 +123,11 @@ class CalibratedBand(StrEnum):
     chance = "chance"
 
 
-def calibrated_band(match_score: float, above_chance: bool) -> CalibratedBand:
+def calibrated_band(match_score: float, above_chance: bool, contained: bool = True) -> CalibratedBand:
+    """Calibrated band; `contained`: the pair is in a containment relation (strong needs it)."""
     if not above_chance:
         return CalibratedBand.chance
-    if match_score >= CALIBRATED_STRONG:
+    if match_score >= CALIBRATED_STRONG and contained:
         return CalibratedBand.strong
     if match_score >= CALIBRATED_MODERATE:
         return CalibratedBand.moderate

@@ -195,7 +195,7 @@ class CrossModelMatcher:
             null_percentile=null.percentile("match_score", match),
             p_value=float(f"{p:.3g}"),
             above_chance=above,
-            calibrated_band=calibrated_band(match, above),
+            calibrated_band=calibrated_band(match, above, relation in LINKED_RELATIONS),
         )
 
     @staticmethod
@@ -453,10 +453,10 @@ class CrossModelMatcher:
         best = matches[0]
         if not has:
             return (
-                f"No counterpart in {tgt.name}: the best candidate ({best.target_feature}) does not "
-                "clear the counterpart threshold; this feature looks unique to "
-                f"{src.name}."
+                f"No counterpart in {tgt.name}: no feature there contains it or lies inside it "
+                f"(>= 60% of firings) above chance; the best-scoring candidate ({best.target_feature}) "
+                f"is {best.evidence.calibrated_band.value}. This feature looks unique to {src.name}."
             )
-        close = [m.target_feature for m in matches if m.evidence.relation in ("same", "parent", "child")]
-        extra = f" Contained/containing candidates: {close[:8]}." if len(close) > 1 else ""
-        return f"Best counterpart: {best.reading}{extra}"
+        linked = [m.target_feature for m in matches if m.evidence.relation in LINKED_RELATIONS]
+        extra = f" Counterparts among the top {len(matches)}: {linked[:8]}." if linked else ""
+        return f"Best match: {best.reading}{extra}"
