@@ -31,7 +31,7 @@ from crossmodel_matcher.store.derive import TokenRows
 from crossmodel_matcher.store.ingest import ModelSource, build_pair
 
 DEMO_SEED = 20260524
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: pair format 2 (checksums)
 N_FULL = 2048
 N_ULTRA = 24576
 N_BUILDS = 32000

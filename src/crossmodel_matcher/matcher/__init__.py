@@ -28,11 +28,11 @@ class Matcher(CrossModelMatcher):
         self.alignment = load_or_build(self, None if pair_dir is None else Path(pair_dir), progress)
 
     @classmethod
-    def from_dir(cls, pair_dir: str | Path, progress: bool = False) -> Matcher:
-        """Load a pair directory (validated, memory-mapped) and wrap it."""
+    def from_dir(cls, pair_dir: str | Path, progress: bool = False, verify: bool = False) -> Matcher:
+        """Load a pair directory (checked, memory-mapped; `verify` re-hashes every file) and wrap it."""
         from crossmodel_matcher.store.format import load_pair
 
-        return cls(load_pair(pair_dir), pair_dir, progress)
+        return cls(load_pair(pair_dir, verify=verify), pair_dir, progress)
 
     def alignment_summary(self) -> AlignmentSummary:
         """Model-wide alignment: counterparts per side, split sizes, mixtures, unique features."""

@@ -2,14 +2,12 @@
 
 Computed once per pair (seconds: block-wise over the all-pairs statistics, plus one
 decomposition per narrow feature) and cached beside the pair as
-`cache/alignment-v1.json`; later loads read the cache.
+`cache/alignment-v2.json` (see `store.alignment_cache`); later loads read the cache.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 import time
 from collections import Counter
@@ -24,8 +22,8 @@ from crossmodel_matcher.schemas import (
     AlignmentSummary,
     SideAlignment,
 )
+from crossmodel_matcher.store.alignment_cache import CACHE_NAME, pair_fingerprint, read_cache, write_cache
 
-CACHE_NAME = "cache/alignment-v1.json"
 BLOCK = 256
 log = logging.getLogger(__name__)
 
@@ -158,20 +156,19 @@ def compute_alignment(matcher, progress: bool = True) -> dict:
 
 
 def load_or_build(matcher, pair_dir: Path | None, progress: bool = True) -> Alignment:
-    """The cached alignment of the pair at `pair_dir`, built and cached when missing."""
+    """The cached alignment of the pair at `pair_dir`; computed and cached when missing or when
+    the cache fails its check (another pair's, damaged, malformed: a warning, then a rebuild)."""
     path = None if pair_dir is None else Path(pair_dir) / CACHE_NAME
+    pair_fp = None if pair_dir is None else pair_fingerprint(Path(pair_dir))
     if path is not None and path.is_file():
-        try:
-            return Alignment(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("ignoring unreadable alignment cache %s (%s); rebuilding", path, exc)
+        data, problem = read_cache(path, matcher.pair, pair_fp)
+        if data is not None:
+            return Alignment(data)
+        log.warning("alignment cache %s fails its check (%s); rebuilding it", path, problem)
     data = compute_alignment(matcher, progress)
     if path is not None:
         try:
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data))
-            tmp.replace(path)
+            write_cache(path, data, pair_fp)
         except OSError as exc:
             log.warning("could not cache the alignment at %s (%s); kept in memory", path, exc)
     return Alignment(data)

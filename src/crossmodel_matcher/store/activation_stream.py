@@ -13,7 +13,6 @@ while the other model streams, in chunks of aligned rows through `derive.cross_s
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossmodel_matcher.store import derive
+from crossmodel_matcher.store.cleanup import make_spill_dir
 from crossmodel_matcher.store.derive import TopExamples
 from crossmodel_matcher.store.ingest import InputError, ModelSource
 from crossmodel_matcher.store.progress import ProgressBar
@@ -380,7 +380,7 @@ def reduce_pair(
             )
         positions = [_positions(streams[0].n_examples, rows_a), _positions(streams[1].n_examples, rows_b)]
         say(f"aligned {n_aligned:,} examples by key")
-    spill = Path(tempfile.mkdtemp(prefix=".crossmodel-spill-", dir=spill_dir))
+    spill = make_spill_dir(spill_dir)
     try:
         reductions: list[StreamReduction | None] = [None, None]
         order = [0, 1]

@@ -6,7 +6,6 @@ one path: `ModelSource` x 2 -> `build_pair_tables` -> `write_pair`.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -18,8 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossmodel_matcher.matcher.tables import ModelTables, PairTables
-from crossmodel_matcher.store import derive
+from crossmodel_matcher.store import derive, memory_budget
 from crossmodel_matcher.store.derive import TokenRows, TopExamples
+from crossmodel_matcher.store.alignment_cache import CACHE_NAME, dump_cache, fingerprint
+from crossmodel_matcher.store.cleanup import remove_stale
 from crossmodel_matcher.store.format import write_pair
 
 if TYPE_CHECKING:
@@ -161,8 +162,13 @@ def build_pair_tables(
     source_b: ModelSource,
     description: str = "",
     progress: bool = True,
+    memory_limit: str | int | None = None,
 ) -> PairTables:
-    """Derive both models' tables and their cross statistics from raw sources."""
+    """Derive both models' tables and their cross statistics from raw sources.
+
+    What the build will allocate is estimated first and refused (InputError naming the
+    field that sizes it) above the memory budget (`store.memory_budget`).
+    """
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
@@ -173,6 +179,10 @@ def build_pair_tables(
         raise InputError(f"the two models need different names (both {source_a.name!r})")
     for src in (source_a, source_b):
         _check_source(src, len(vocab))
+    try:
+        memory_budget.require_within(memory_budget.build_needs((source_a, source_b), len(vocab)), memory_limit)
+    except memory_budget.MemoryBudgetError as exc:
+        raise InputError(str(exc)) from None
     if source_a.activation_stream is not None or source_b.activation_stream is not None:
         return _build_streamed(vocab, source_a, source_b, description, progress, say)
     rows_a = rows_b = None
@@ -241,15 +251,22 @@ def build_pair(
     description: str = "",
     progress: bool = True,
     extra_manifest: dict | None = None,
+    memory_limit: str | int | None = None,
 ) -> Path:
     """Build tables from two sources and write the pair directory atomically.
 
-    The model-wide alignment (null model, decompositions, unique features) is computed here
+    Temporary folders left near `out_dir` by killed builds are removed first. The
+    model-wide alignment (null model, decompositions, unique features) is computed here
     too and written with the pair, so serving it never waits for it.
     """
     from crossmodel_matcher.matcher import Matcher
-    from crossmodel_matcher.matcher.alignment import CACHE_NAME
 
-    pair = build_pair_tables(vocab, source_a, source_b, description, progress)
+    remove_stale(Path(out_dir).expanduser().resolve())
+    pair = build_pair_tables(vocab, source_a, source_b, description, progress, memory_limit)
     alignment = Matcher(pair, progress=progress).alignment.data
-    return write_pair(pair, out_dir, extra_manifest, text_files={CACHE_NAME: json.dumps(alignment)})
+    return write_pair(
+        pair,
+        out_dir,
+        extra_manifest,
+        text_files=lambda files: {CACHE_NAME: dump_cache(alignment, fingerprint(files))},
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crossmodel_matcher.store import memory_budget
 from crossmodel_matcher.store.activation_stream import ActivationStream
 from crossmodel_matcher.store.activations_reader import read_activations, read_example_tokens, read_keys
 from crossmodel_matcher.store.checkpoint_reader import read_decoder
@@ -331,10 +332,14 @@ def build_pair_from_inputs(
     description: str = "",
     overwrite: bool = False,
     progress: bool = True,
+    memory_limit: str | int | None = None,
+    allow_unused_width: bool = False,
 ) -> BuildSummary:
     """Read, check and map both models' inputs, then build and write the pair atomically.
 
     Raises `InputError` naming the file, the field and the fix; nothing is written then.
+    A declared width far beyond the data's largest feature id is refused unless
+    `allow_unused_width` (then a note in the summary); see `store.memory_budget`.
     """
     t0 = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
@@ -348,6 +353,10 @@ def build_pair_from_inputs(
     vocab_origin = " + ".join(str(p) for p in (vocab, weapon_vocab) if p) or "the union of the tokens seen"
     index = {t: i for i, t in enumerate(shared)}
     sources = [_source(r, shared, index, vocab_origin) for r in read]
+    try:
+        width_notes = memory_budget.check_widths(sources, allow_unused_width)
+    except memory_budget.MemoryBudgetError as exc:
+        raise InputError(str(exc)) from None
     manifest = {
         "build": {
             "models": {
@@ -358,5 +367,7 @@ def build_pair_from_inputs(
             "weapon_vocab": None if weapon_vocab is None else str(weapon_vocab),
         }
     }
-    build_pair(shared, sources[0], sources[1], out, description, progress, manifest)
-    return _summary(out, sources, time.perf_counter() - t0)
+    build_pair(shared, sources[0], sources[1], out, description, progress, manifest, memory_limit)
+    summary = _summary(out, sources, time.perf_counter() - t0)
+    summary.notes += width_notes
+    return summary
