@@ -140,5 +140,12 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(
+            "error: the build ran out of memory below its planned budget; lower --memory-limit "
+            "to what this machine can spare, or build on a larger machine",
+            file=sys.stderr,
+        )
+        return 2
     print(json.dumps(summary.as_dict(), indent=2) if args.json else summary.text())
     return 0

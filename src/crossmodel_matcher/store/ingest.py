@@ -18,9 +18,9 @@ import scipy.sparse as sp
 
 from crossmodel_matcher.matcher.tables import ModelTables, PairTables
 from crossmodel_matcher.store import derive, memory_budget
-from crossmodel_matcher.store.derive import TokenRows, TopExamples
 from crossmodel_matcher.store.alignment_cache import CACHE_NAME, dump_cache, fingerprint
 from crossmodel_matcher.store.cleanup import remove_stale
+from crossmodel_matcher.store.derive import TokenRows, TopExamples
 from crossmodel_matcher.store.format import write_pair
 
 if TYPE_CHECKING:

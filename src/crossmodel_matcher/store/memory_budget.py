@@ -89,7 +89,7 @@ def cross_needs(fa: int, fb: int, field: str, building: bool) -> list[Need]:
     return [Need(f"cross statistics ({fa:,} x {fb:,} features)", field, per_cell * fa * fb)]
 
 
-def require_within(needs: list[Need], limit: int | str | None = None) -> int:
+def require_within(needs: list[Need], limit: int | str | None = None, raise_with: str = "") -> int:
     """Total planned bytes; MemoryBudgetError naming the largest need when over the budget."""
     total = sum(n.bytes for n in needs)
     budget, source = memory_limit(limit)
@@ -98,7 +98,7 @@ def require_within(needs: list[Need], limit: int | str | None = None) -> int:
         raise MemoryBudgetError(
             f"{top.field}: would need about {human(total)} of memory ({top.what}: {human(top.bytes)}), "
             f"over the limit of {human(budget)} ({source}); check that field, or raise the limit "
-            f"with --memory-limit or ${LIMIT_ENV}"
+            f"with {raise_with or f'--memory-limit or ${LIMIT_ENV}'}"
         )
     return total
 

@@ -118,7 +118,7 @@ def check_memory(root: Path, manifest: Manifest) -> None:
         field = f"{_where(root)} field 'models[{i}].n_features' ({m.n_features:,})"
         needs += memory_budget.token_table_needs(m.name, field, m.n_features, manifest.vocab_size, False)
     try:
-        memory_budget.require_within(needs)
+        memory_budget.require_within(needs, raise_with=f"${memory_budget.LIMIT_ENV}")
     except memory_budget.MemoryBudgetError as exc:
         raise PairFormatError(str(exc)) from None
 
