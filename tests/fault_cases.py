@@ -27,12 +27,27 @@ class Tamper:
     verify_only: bool = False  # only `info --verify` can see it (a large file's plausible bytes)
 
 
+def replace_bytes(path: Path, data: bytes) -> None:
+    """Write a new file and rename it over `path`: a hard-linked copy's original is untouched."""
+    tmp = path.with_name(path.name + ".tamper")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
 def _manifest(root: Path) -> dict:
     return json.loads((root / "pair.json").read_text())
 
 
 def _save_manifest(root: Path, manifest: object) -> None:
-    (root / "pair.json").write_text(json.dumps(manifest))
+    replace_bytes(root / "pair.json", json.dumps(manifest).encode())
 
 
 def edit_manifest(fn: Callable[[dict], object], replace: bool = False) -> Callable[[Path], None]:
@@ -61,7 +76,7 @@ def edit_array(rel: str, fn: Callable[[np.ndarray], np.ndarray | None], sign: bo
     def apply(root: Path) -> None:
         arr = np.load(root / rel, allow_pickle=False)
         out = fn(arr)
-        np.save(root / rel, arr if out is None else out, allow_pickle=False)
+        replace_bytes(root / rel, _npy_bytes(arr if out is None else out))
         if sign:
             resign(root, rel)
 
@@ -71,7 +86,7 @@ def edit_array(rel: str, fn: Callable[[np.ndarray], np.ndarray | None], sign: bo
 def edit_text(rel: str, text: str | Callable[[str], str], sign: bool = True) -> Callable[[Path], None]:
     def apply(root: Path) -> None:
         path = root / rel
-        path.write_text(text(path.read_text()) if callable(text) else text)
+        replace_bytes(path, (text(path.read_text()) if callable(text) else text).encode())
         if sign:
             resign(root, rel)
 
@@ -81,7 +96,7 @@ def edit_text(rel: str, text: str | Callable[[str], str], sign: bool = True) -> 
 def truncate(rel: str) -> Callable[[Path], None]:
     def apply(root: Path) -> None:
         data = (root / rel).read_bytes()
-        (root / rel).write_bytes(data[: len(data) // 2])
+        replace_bytes(root / rel, data[: len(data) // 2])
 
     return apply
 
@@ -96,7 +111,7 @@ def flip_byte(rel: str, itemsize: int) -> Callable[[Path], None]:
     def apply(root: Path) -> None:
         data = bytearray((root / rel).read_bytes())
         data[len(data) - itemsize] ^= 0x01
-        (root / rel).write_bytes(bytes(data))
+        replace_bytes(root / rel, bytes(data))
 
     return apply
 
@@ -108,11 +123,12 @@ def huge_header(rel: str, sign: bool) -> Callable[[Path], None]:
         path = root / rel
         arr = np.load(path, allow_pickle=False)
         shape = (arr.shape[0], 2**31)
-        with open(path, "wb") as fh:
-            np.lib.format.write_array_header_1_0(
-                fh, {"descr": np.lib.format.dtype_to_descr(arr.dtype), "fortran_order": False, "shape": shape}
-            )
-            fh.write(arr.tobytes())
+        import io
+
+        buf = io.BytesIO()
+        header = {"descr": np.lib.format.dtype_to_descr(arr.dtype), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(buf, header)
+        replace_bytes(path, buf.getvalue() + arr.tobytes())
         if sign:
             m = _manifest(root)
             m["files"][rel].update(file_entry(path), shape=list(shape))
@@ -133,9 +149,13 @@ def set_cache(fn: Callable[[dict], None], keep_checksum: bool) -> Callable[[Path
         if keep_checksum:
             canon = json.dumps(wrapper["data"], sort_keys=True, separators=(",", ":")).encode()
             wrapper["data_sha256"] = hashlib.sha256(canon).hexdigest()
-        path.write_text(json.dumps(wrapper))
+        replace_bytes(path, json.dumps(wrapper).encode())
 
     return apply
+
+
+def _toggle_first(flags: list[int]) -> None:
+    flags[0] = 1 - flags[0]
 
 
 def _first_model(m: dict) -> dict:
@@ -230,7 +250,7 @@ def cases(narrow: str, wide: str) -> list[Tamper]:
         Tamper("alignment cache: truncated", truncate(CACHE_NAME), ()),
         Tamper("alignment cache: non-numeric part list",
                set_cache(lambda d: d["narrow_parts"].update({"0": ["x", "y"]}), keep_checksum=True), ()),
-        Tamper("alignment cache: flags edited", set_cache(lambda d: d["has_counterpart"][wide].reverse(), False), ()),
+        Tamper("alignment cache: flags edited", set_cache(lambda d: _toggle_first(d["has_counterpart"][wide]), False), ()),
         Tamper("alignment cache: wrong lengths",
                set_cache(lambda d: d["dead"][narrow].append(0), keep_checksum=True), ()),
     ]

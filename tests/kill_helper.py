@@ -39,7 +39,11 @@ def make_inputs(folder: Path, n_examples: int = 4000, widths: tuple[int, int] = 
         with open(folder / f"{name}.jsonl", "w") as fh:
             for row in tokens:
                 fh.write(json.dumps({"tokens": row}) + "\n")
-        args.append(f"{name}:acts={folder / f'{name}.npz'},tokens={folder / f'{name}.jsonl'}")
+        (folder / f"{name}-labels.json").write_text(json.dumps({"0": f"{name} zero", "1": f"{name} one"}))
+        args.append(
+            f"{name}:acts={folder / f'{name}.npz'},tokens={folder / f'{name}.jsonl'},"
+            f"labels={folder / f'{name}-labels.json'}"
+        )
     return args
 
 
