@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from crossmodel_matcher.matcher import Matcher, MatcherInputError, ModelTables, scores
-from crossmodel_matcher.matcher.search import LINKED_RELATIONS, RANK_KEYS, CandidateScores
+from crossmodel_matcher.matcher.candidates import CandidateScores
+from crossmodel_matcher.pair_source import open_pair
+from crossmodel_matcher.rules import LINKED_RELATIONS, RANK_KEYS
 from crossmodel_matcher.schemas import Match, PairEvidence, ScoreBand
 
 __all__ = [
@@ -106,7 +108,7 @@ def _shared_matcher(pair_dir: Path) -> Matcher:
         if matcher is None:
             for old in [k for k in _MATCHERS if k[0] == key[0]]:
                 del _MATCHERS[old]
-            matcher = Matcher.from_dir(pair_dir)
+            matcher = open_pair(pair_dir)
             _MATCHERS[key] = matcher
         return matcher
 
@@ -126,7 +128,7 @@ def load_context(model_name: str = "ultra", data: str | Path | Matcher | None = 
     if isinstance(data, Matcher):
         matcher, pair_dir = data, None
     else:
-        from crossmodel_matcher.pair_source import resolve_pair_dir
+        from crossmodel_matcher.pair_choice import resolve_pair_dir
 
         pair_dir = resolve_pair_dir(None if data is None else str(data)).resolve()
         matcher = _shared_matcher(pair_dir)

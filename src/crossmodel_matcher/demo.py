@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from crossmodel_matcher.pair_source import build_pair
 from crossmodel_matcher.store.derive import TokenRows
-from crossmodel_matcher.store.ingest import ModelSource, build_pair
+from crossmodel_matcher.store.sources import ModelSource
 
 DEMO_SEED = 20260524
 DEMO_VERSION = 1

@@ -32,10 +32,11 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
+from crossmodel_matcher.errors import PairFormatError
 from crossmodel_matcher.matcher import Matcher, MatcherInputError
-from crossmodel_matcher.matcher.decompose import MAX_PARTS
-from crossmodel_matcher.matcher.search import MAX_TOP_N, RANK_KEYS
-from crossmodel_matcher.pair_source import add_pair_argument, resolve_pair_dir
+from crossmodel_matcher.pair_choice import add_pair_argument, resolve_pair_dir
+from crossmodel_matcher.pair_source import open_pair
+from crossmodel_matcher.rules import MAX_PARTS, MAX_TOP_N, RANK_KEYS
 from crossmodel_matcher.schemas import (
     TOP_K_TOKENS,
     AlignmentSummary,
@@ -46,7 +47,7 @@ from crossmodel_matcher.schemas import (
     PairInfo,
     UniqueFeaturesPage,
 )
-from crossmodel_matcher.store.format import PairFormatError, read_manifest
+from crossmodel_matcher.store.format import read_manifest
 
 logger = logging.getLogger("crossmodel_matcher.server")
 
@@ -158,7 +159,7 @@ def create_server(
     async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
         m = matcher
         if m is None:
-            m = await anyio.to_thread.run_sync(Matcher.from_dir, pair_dir)
+            m = await anyio.to_thread.run_sync(open_pair, pair_dir)
             if PairShape.of_matcher(m) != shape:
                 raise PairFormatError(f"{pair_dir}: the pair changed on disk while the server started")
         logger.info("serving %s (feature ids %s)", source, shape.ranges())
@@ -538,7 +539,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail(
                 f"pair directory {pair_dir} does not exist; pass --pair DIR or set $CROSSMODEL_MATCHER_PAIR"
             )
-        matcher = Matcher.from_dir(pair_dir)
+        matcher = open_pair(pair_dir)
     except PairFormatError as exc:
         return _fail(str(exc))
     except OSError as exc:

@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_model(text: str):
     """`NAME:KEY=VALUE[,KEY=VALUE...]` as ModelInputs (InputError on anything malformed)."""
-    from crossmodel_matcher.store.ingest import InputError
+    from crossmodel_matcher.errors import InputError
     from crossmodel_matcher.store.inputs_reader import ModelInputs
 
     name, sep, rest = text.partition(":")
@@ -100,8 +100,8 @@ def parse_model(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossmodel_matcher.store.ingest import InputError
-    from crossmodel_matcher.store.inputs_reader import build_pair_from_inputs
+    from crossmodel_matcher.errors import InputError
+    from crossmodel_matcher.pair_source import build_pair_from_inputs
 
     try:
         models = [parse_model(text) for text in args.model]

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodel_matcher.matcher.tables import ModelTables, PairTables
+from crossmodel_matcher.errors import PairFormatError
+from crossmodel_matcher.tables import ModelTables, PairTables
 
 FORMAT_NAME = "crossmodel-matcher-pair"
 FORMAT_VERSION = 1
@@ -46,10 +47,6 @@ _MODEL_ARRAYS = (
 )
 _OPTIONAL_ARRAYS = ("decoder", "act_indptr", "act_indices", "act_data")
 _MMAP = {"act_indices", "act_data", "sum_prod", "cofire", "decoder"}  # large, touched sparsely
-
-
-class PairFormatError(ValueError):
-    """A pair directory that cannot be loaded; the message names the file and the fix."""
 
 
 def write_pair(

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.store.activation_stream import block_rows, sparsify_block
-from crossmodel_matcher.store.ingest import InputError
 from crossmodel_matcher.store.tables_reader import TopTable, float_column, int_column, read_table, require
 from crossmodel_matcher.store.vocab_reader import IdVocab, LocalTokens
 
