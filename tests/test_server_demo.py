@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from crossmodel_matcher.demo.session import choose_features, truth_line
 from mcp import Client
 
 from crossmodel_matcher.demo import load_truth
+from crossmodel_matcher.demo.session import choose_features, truth_line
 from crossmodel_matcher.server import create_server
 
 pytestmark = pytest.mark.demo

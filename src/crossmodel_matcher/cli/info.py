@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from crossmodel_matcher.pair_choice import add_pair_argument, resolve_pair_dir
 
@@ -13,13 +12,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crossmodel_matcher.cli.errors import fail
     from crossmodel_matcher.errors import PairFormatError
     from crossmodel_matcher.pair_source import open_pair
 
     try:
         matcher = open_pair(resolve_pair_dir(args.pair))
     except PairFormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(matcher.info().model_dump_json(indent=2))
     return 0

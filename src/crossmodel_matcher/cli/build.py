@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 MODEL_KEYS = {
     "top": "generic top-examples table: .parquet, .csv or .jsonl (feature_id, activation, tokens)",
@@ -100,6 +99,7 @@ def parse_model(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from crossmodel_matcher.cli.errors import fail
     from crossmodel_matcher.errors import InputError
     from crossmodel_matcher.pair_source import build_pair_from_inputs
 
@@ -115,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(json.dumps(summary.as_dict(), indent=2) if args.json else summary.text())
     return 0
