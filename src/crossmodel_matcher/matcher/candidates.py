@@ -3,6 +3,7 @@ argument checks every query shares. Pure functions of the pair: no null, no alig
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,6 @@ class CandidateScores:
     source_given_target: np.ndarray | None = None
     cofire: np.ndarray | None = None
     cosine: np.ndarray | None = None
-    p_values: np.ndarray | None = None  # best-of-N p-value of each candidate (the null, once)
     source: str = ""
     feature: int = -1
     target_ids: np.ndarray | None = None  # None: position i is target feature i
@@ -41,6 +41,19 @@ class CandidateScores:
             "correlation": self.correlation,
         }[rank_by]
         return key if key is not None else self.match
+
+    def attach_null(self, chance: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Give these scores their null: `chance(positions)` -> best-of-N p-values."""
+        self._chance = chance
+        self._p = np.full(len(self.match), np.nan)
+
+    def p_values(self, idx: np.ndarray | int) -> np.ndarray:
+        """Best-of-N p-values at candidate positions `idx`; each is computed once per query."""
+        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        todo = np.unique(idx[np.isnan(self._p[idx])])
+        if len(todo):
+            self._p[todo] = self._chance(todo)
+        return self._p[idx]
 
     def target_id(self, idx: int) -> int:
         return int(idx if self.target_ids is None else self.target_ids[idx])

@@ -20,13 +20,13 @@ Polysemantic = Callable[[str, int, int], bool]
 def pair_evidence(
     pair: PairTables, null: NullModel, cs: CandidateScores, idx: int, polysemantic: Polysemantic | None
 ) -> PairEvidence:
-    """Evidence of candidate position `idx` (p-value from `cs.p_values`, computed once per query)."""
+    """Evidence of candidate position `idx` (its p-value from the scores' null, once per query)."""
 
     def pick(arr: np.ndarray | None) -> float | None:
         return None if arr is None else round(float(arr[idx]), 6)
 
     source = pair.model(cs.source)
-    p = float(cs.p_values[idx])
+    p = float(cs.p_values(idx)[0])
     above = bool(p < CHANCE_ALPHA) and not bool(source.dead[cs.feature])
     corr = pick(cs.correlation)
     t_s, s_t = pick(cs.target_given_source), pick(cs.source_given_target)
@@ -64,4 +64,4 @@ def has_counterpart(source: ModelTables, feature: int, cs: CandidateScores) -> b
     )
     if len(cand) == 0:
         return False
-    return bool((cs.p_values[cand] < CHANCE_ALPHA).any())
+    return bool((cs.p_values(cand) < CHANCE_ALPHA).any())

@@ -85,9 +85,9 @@ class Matcher:
         self, source: ModelTables, feature: int, targets: np.ndarray | None = None
     ) -> CandidateScores:
         """Every signal of `feature` against the other model's candidates (all, or `targets`),
-        with each candidate's best-of-N p-value: the null, computed once per query."""
+        with the null attached: each candidate's best-of-N p-value is computed once, when needed."""
         cs = score_candidates(self.pair, source, feature, targets)
-        cs.p_values = self.null.chance_p(source, feature, cs)
+        cs.attach_null(partial(self.null.chance_p, source, feature, cs))
         return cs
 
     def evidence(self, cs: CandidateScores, idx: int) -> PairEvidence:
