@@ -3,7 +3,9 @@
 Starts `crossmodel-matcher serve --transport http` on a free loopback port (the demo pair
 unless --pair), then measures `ping` and `list_models` round trips one after another,
 first with nothing else running, then with N heavy calls kept in flight
-(`find_matches` with top_n=200: ~0.5 MB answers). Prints p50/p99/max per phase.
+(`find_matches` with top_n=200: ~0.9 MB answers). Prints p50/p99/max per phase. The heavy
+calls come from a separate client process, so the probes' latency is the server's, not the
+time this client's own event loop spends reading large answers.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_http_load.py [--heavy 8] [--probes 200] [--json PATH]
 
@@ -95,16 +97,36 @@ async def probe(session: Session, n: int) -> dict[str, list[float]]:
     return out
 
 
-async def heavy_worker(session: Session, stop: asyncio.Event, stats: dict, worker: int) -> None:
+async def heavy_worker(session: Session, stop, stats: dict, worker: int) -> None:
     f = worker
     while not stop.is_set():
         t0 = time.perf_counter()
-        _, size = await session.call("tools/call", {"name": "find_matches",
-                                                    "arguments": {"model": "full", "feature": f % 2048, "top_n": 200}})
+        session.next_id += 1
+        frame = {"jsonrpc": "2.0", "id": session.next_id, "method": "tools/call", "params": {
+            "name": "find_matches", "arguments": {"model": "full", "feature": f % 2048, "top_n": 200}}}
+        r = await session.client.post(session.url, headers=session.headers, json=frame)
+        r.raise_for_status()
         stats["calls"] += 1
-        stats["bytes"] = size
+        stats["bytes"] = len(r.content)
         stats["ms"].append((time.perf_counter() - t0) * 1000)
         f += 8
+
+
+def heavy_process(url: str, heavy: int, stop, ready, out) -> None:
+    """A separate client process keeping `heavy` find_matches calls in flight until `stop`."""
+
+    async def go() -> dict:
+        limits = httpx2.Limits(max_connections=heavy + 2, max_keepalive_connections=heavy + 2)
+        async with httpx2.AsyncClient(limits=limits, timeout=300) as client:
+            session = Session(client, url)
+            await session.open()
+            stats = {"calls": 0, "bytes": 0, "ms": []}
+            workers = [asyncio.create_task(heavy_worker(session, stop, stats, i)) for i in range(heavy)]
+            ready.set()
+            await asyncio.gather(*workers)
+            return stats
+
+    out.put(asyncio.run(go()))
 
 
 def summary(samples: list[float]) -> dict:
@@ -114,18 +136,24 @@ def summary(samples: list[float]) -> dict:
 
 
 async def run(url: str, heavy: int, probes: int) -> dict:
-    limits = httpx2.Limits(max_connections=heavy + 4, max_keepalive_connections=heavy + 4)
-    async with httpx2.AsyncClient(limits=limits, timeout=120) as client:
+    import multiprocessing as mp
+
+    async with httpx2.AsyncClient(timeout=120) as client:
         session = Session(client, url)
         await session.open()
         await probe(session, 10)  # warm-up
         results = {"idle": await probe(session, probes)}
-        stop, stats = asyncio.Event(), {"calls": 0, "bytes": 0, "ms": []}
-        workers = [asyncio.create_task(heavy_worker(session, stop, stats, i)) for i in range(heavy)]
-        await asyncio.sleep(1.0)  # let every heavy call get going
+        ctx = mp.get_context("spawn")
+        stop, ready, out = ctx.Event(), ctx.Event(), ctx.Queue()
+        loader = ctx.Process(target=heavy_process, args=(url, heavy, stop, ready, out), daemon=True)
+        loader.start()
+        while not ready.is_set():
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.0)  # let every heavy call get going
         results[f"{heavy} heavy in flight"] = await probe(session, probes)
         stop.set()
-        await asyncio.gather(*workers)
+        stats = await asyncio.to_thread(out.get, True, 600)
+        loader.join(timeout=30)
     table = {phase: {name: summary(s) for name, s in r.items()} for phase, r in results.items()}
     table["heavy"] = {"calls": stats["calls"], "answer_bytes": stats["bytes"], **summary(stats["ms"])}
     return table

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodel_matcher.store.alignment_cache import CACHE_NAME
+from crossmodel_matcher.matcher.alignment_cache import CACHE_NAME
 from crossmodel_matcher.store.checksums import file_entry
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from crossmodel_matcher.cli import main as cli_main
+from crossmodel_matcher.errors import PairFormatError
 from crossmodel_matcher.store import memory_budget
-from crossmodel_matcher.store.format import PairFormatError, load_pair
+from crossmodel_matcher.store.format import load_pair
 from tests.test_build_fixtures import make_world, write_npz, write_tokens_jsonl, write_top_table
 
 FULL, ULTRA = make_world()

@@ -10,9 +10,10 @@ import shutil
 import pytest
 
 from crossmodel_matcher.cli import main as cli_main
-from crossmodel_matcher.matcher import Matcher
-from crossmodel_matcher.store.alignment_cache import CACHE_NAME
-from crossmodel_matcher.store.format import PairFormatError, load_pair
+from crossmodel_matcher.errors import PairFormatError
+from crossmodel_matcher.matcher.alignment_cache import CACHE_NAME
+from crossmodel_matcher.pair_source import open_pair
+from crossmodel_matcher.store.format import load_pair
 from tests.fault_cases import cases
 
 CASES = cases("narrow", "wide")
@@ -52,12 +53,12 @@ def test_damaged_alignment_cache_is_rebuilt_with_a_warning(case, copy_of, tiny_p
     root = copy_of()
     case.apply(root)
     with caplog.at_level(logging.WARNING, logger="crossmodel_matcher"):
-        rebuilt = Matcher.from_dir(root)
+        rebuilt = open_pair(root)
     assert any("fails its check" in r.getMessage() and "rebuilding" in r.getMessage() for r in caplog.records)
-    assert rebuilt.alignment.data == Matcher.from_dir(tiny_pair_dir).alignment.data
+    assert rebuilt.alignment.data == open_pair(tiny_pair_dir).alignment.data
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="crossmodel_matcher"):
-        Matcher.from_dir(root)  # the rewritten cache now passes
+        open_pair(root)  # the rewritten cache now passes
     assert not caplog.records
     assert json.loads((root / CACHE_NAME).read_text())["data"] == rebuilt.alignment.data
 

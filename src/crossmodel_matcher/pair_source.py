@@ -1,28 +1,85 @@
-"""Which pair directory to load: --pair, else $CROSSMODEL_MATCHER_PAIR, else the demo pair."""
+"""Opening, warming and building a pair: the one place above both `store` and `matcher`.
+
+`open_pair` loads a pair directory (checked; `verify` re-hashes every file) and warms it (null
+model, alignment from its cache or computed); `build_pair` builds tables from two sources,
+computes the alignment and writes both atomically, after removing what killed builds left;
+`build_pair_from_inputs` does the same from declared input files.
+"""
 
 from __future__ import annotations
 
-import argparse
-import os
+import time
 from pathlib import Path
 
-PAIR_ENV = "CROSSMODEL_MATCHER_PAIR"
+from crossmodel_matcher.errors import InputError
+from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.matcher.alignment_cache import CACHE_NAME, dump_cache
+from crossmodel_matcher.store import memory_budget
+from crossmodel_matcher.store.checksums import pair_fingerprint
+from crossmodel_matcher.store.cleanup import remove_stale
+from crossmodel_matcher.store.format import load_pair, write_pair
+from crossmodel_matcher.store.ingest import build_pair_tables
+from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs, build_summary, read_inputs
+from crossmodel_matcher.store.sources import ModelSource
 
 
-def add_pair_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--pair",
-        metavar="DIR",
-        default=None,
-        help=f"model pair directory (default: ${PAIR_ENV}, else the demo pair, built on first use)",
+def open_pair(pair_dir: str | Path, progress: bool = False, verify: bool = False) -> Matcher:
+    """Load a pair directory (checked, memory-mapped) and warm it: null model, alignment."""
+    return Matcher(load_pair(pair_dir, verify=verify), pair_dir, progress)
+
+
+def build_pair(
+    vocab: list[str],
+    source_a: ModelSource,
+    source_b: ModelSource,
+    out_dir: str | Path,
+    description: str = "",
+    progress: bool = True,
+    extra_manifest: dict | None = None,
+    memory_limit: str | int | None = None,
+) -> Path:
+    """Build tables from two sources and write the pair directory atomically.
+
+    Temporary folders that killed builds left near `out_dir` (and spill folders) are removed
+    first. The model-wide alignment (null model, decompositions, unique features) is computed
+    here too and written with the pair, bound to it by the pair's fingerprint.
+    """
+    remove_stale(Path(out_dir).expanduser().resolve())
+    pair = build_pair_tables(vocab, source_a, source_b, description, progress, memory_limit)
+    alignment = Matcher(pair, progress=progress).alignment.data
+    return write_pair(
+        pair,
+        out_dir,
+        extra_manifest,
+        text_files=lambda files: {CACHE_NAME: dump_cache(alignment, pair_fingerprint(files))},
     )
 
 
-def resolve_pair_dir(pair: str | None, progress: bool = True) -> Path:
-    """The pair directory to load; builds the demo pair into the cache when none is named."""
-    chosen = pair or os.environ.get(PAIR_ENV)
-    if chosen:
-        return Path(chosen).expanduser()
-    from crossmodel_matcher.demo import ensure_demo_pair
+def build_pair_from_inputs(
+    out_dir: str | Path,
+    models: list[ModelInputs],
+    vocab: str | Path | None = None,
+    weapon_vocab: str | Path | None = None,
+    description: str = "",
+    overwrite: bool = False,
+    progress: bool = True,
+    memory_limit: str | int | None = None,
+    allow_unused_width: bool = False,
+) -> BuildSummary:
+    """Read, check and map both models' inputs, then build and write the pair atomically.
 
-    return ensure_demo_pair(progress=progress)
+    Raises `InputError` naming the file, the field and the fix; nothing is written then. A
+    declared width far beyond the data's largest feature id is refused unless
+    `allow_unused_width` (then a note in the summary); see `store.memory_budget`.
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir).expanduser().resolve()
+    shared, sources, manifest = read_inputs(out, models, vocab, weapon_vocab, overwrite)
+    try:
+        width_notes = memory_budget.check_widths(sources, allow_unused_width)
+    except memory_budget.MemoryBudgetError as exc:
+        raise InputError(str(exc)) from None
+    build_pair(shared, sources[0], sources[1], out, description, progress, manifest, memory_limit)
+    summary = build_summary(out, sources, time.perf_counter() - t0)
+    summary.notes += width_notes
+    return summary

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crossmodel_matcher.schemas import TOP_K_TOKENS
-
-BLOCK_VALUES = 1 << 22
+from crossmodel_matcher.rules import CHECK_BLOCK_VALUES as BLOCK_VALUES
+from crossmodel_matcher.rules import TOP_K_TOKENS
 
 MODEL_ARRAYS = (
     "top_token_ids",

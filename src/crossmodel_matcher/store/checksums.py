@@ -10,14 +10,14 @@ verify of the 480 MB demo pair takes about 0.3 s.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
-from crossmodel_matcher.store.errors import PairFormatError
+from crossmodel_matcher.errors import PairFormatError
+from crossmodel_matcher.rules import QUICK_HASH_MAX_BYTES  # noqa: F401  (re-exported for the loader)
 from crossmodel_matcher.store.manifest import Manifest
 
 ALGORITHM = "sha256"
-QUICK_HASH_MAX_BYTES = 8 << 20
-"""Files up to this size are re-hashed at every start (about 5 ms per 8 MB)."""
 
 
 def file_digest(path: Path) -> str:
@@ -28,6 +28,13 @@ def file_digest(path: Path) -> str:
 def file_entry(path: Path) -> dict:
     """`bytes` and `sha256` of a file just written."""
     return {"bytes": path.stat().st_size, "sha256": file_digest(path)}
+
+
+def pair_fingerprint(files: dict) -> str:
+    """A pair's identity: the hash of its files' checksums (the manifest's `files`, as written
+    or as parsed); the alignment cache records it, so a cache is only trusted by its own pair."""
+    pairs = sorted((rel, e["sha256"] if isinstance(e, dict) else e.sha256) for rel, e in files.items())
+    return hashlib.sha256(json.dumps(pairs, separators=(",", ":")).encode()).hexdigest()
 
 
 def check_sizes(root: Path, manifest: Manifest) -> None:

@@ -25,11 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from crossmodel_matcher.rules import LEGACY_STALE_SECONDS
 
+log = logging.getLogger(__name__)
 SPILL_PREFIX = ".crossmodel-spill-"
-LEGACY_STALE_SECONDS = 3600
-"""Temporary folders without a pid (written by older releases) count as stale after an hour."""
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 

@@ -34,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodel_matcher.matcher.tables import ModelTables, PairTables
+from crossmodel_matcher.errors import PairFormatError
+from crossmodel_matcher.rules import QUICK_HASH_MAX_BYTES
 from crossmodel_matcher.store import pair_checks
 from crossmodel_matcher.store.array_checks import CROSS_ARRAYS, MODEL_ARRAYS, OPTIONAL_ARRAYS
-from crossmodel_matcher.store.checksums import QUICK_HASH_MAX_BYTES, file_entry, verify_checksums
+from crossmodel_matcher.store.checksums import file_entry, pair_fingerprint, verify_checksums
 from crossmodel_matcher.store.cleanup import make_tmp_dir, place, recover_interrupted_swap
-from crossmodel_matcher.store.errors import PairFormatError
 from crossmodel_matcher.store.manifest import FORMAT_NAME, FORMAT_VERSION, Manifest, parse_manifest
+from crossmodel_matcher.tables import ModelTables, PairTables
 
 __all__ = [
     "FORMAT_NAME",
@@ -198,6 +199,7 @@ def _load(root: Path, verify: bool) -> PairTables:
         cross_cofire=cross.get("cofire"),
         description=manifest.description,
         format_version=manifest.format_version,
+        fingerprint=pair_fingerprint(manifest.files),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from crossmodel_matcher.store.errors import PairFormatError
+from crossmodel_matcher.errors import PairFormatError
 
 FORMAT_NAME = "crossmodel-matcher-pair"
 FORMAT_VERSION = 2

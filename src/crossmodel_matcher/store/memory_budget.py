@@ -16,13 +16,11 @@ import os
 import re
 from dataclasses import dataclass
 
+from crossmodel_matcher.rules import MEMORY_DEFAULT_SHARE as DEFAULT_SHARE
+from crossmodel_matcher.rules import UNUSED_WIDTH_MIN
+
 LIMIT_ENV = "CROSSMODEL_MATCHER_MEMORY_LIMIT"
-DEFAULT_SHARE = 0.5
-"""Share of physical memory a build or load may plan to use by default."""
 FALLBACK_MEMORY = 8 << 30
-UNUSED_WIDTH_MIN = 64
-"""A trailing run of never-used feature ids is suspicious when it is over half the declared
-width and at least this long (SAE dead features are spread over the ids, not piled at the end)."""
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crossmodel_matcher.errors import PairFormatError
 from crossmodel_matcher.store import memory_budget
 from crossmodel_matcher.store.array_checks import (
     ACTIVATION_ARRAYS,
@@ -23,7 +24,6 @@ from crossmodel_matcher.store.array_checks import (
     shape_problem,
     value_problem,
 )
-from crossmodel_matcher.store.errors import PairFormatError
 from crossmodel_matcher.store.manifest import Manifest
 
 __all__ = ["MMAP", "Dims", "value_problem"]

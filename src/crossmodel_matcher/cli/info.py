@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from crossmodel_matcher.pair_source import add_pair_argument, resolve_pair_dir
+from crossmodel_matcher.pair_choice import add_pair_argument, resolve_pair_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,21 +19,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossmodel_matcher.matcher import Matcher
-    from crossmodel_matcher.store.format import PairFormatError
+    from crossmodel_matcher.cli.errors import fail
+    from crossmodel_matcher.errors import PairFormatError
+    from crossmodel_matcher.pair_source import open_pair
 
     t0 = time.perf_counter()
     try:
         pair_dir = resolve_pair_dir(args.pair)
-        matcher = Matcher.from_dir(pair_dir, verify=args.verify)
+        matcher = open_pair(pair_dir, verify=args.verify)
     except PairFormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except OSError as exc:
-        print(f"error: cannot read the pair in {args.pair}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return fail(f"cannot read the pair in {args.pair}: {exc.strerror or exc}")
     if args.verify:
-        print(f"verified {pair_dir}: every file matches its checksum ({time.perf_counter() - t0:.2f}s)",
-              file=sys.stderr)
+        seconds = time.perf_counter() - t0
+        print(f"verified {pair_dir}: every file matches its checksum ({seconds:.2f}s)", file=sys.stderr)
     print(matcher.info().model_dump_json(indent=2))
     return 0

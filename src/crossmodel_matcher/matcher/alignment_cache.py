@@ -1,7 +1,7 @@
 """The alignment cache on disk: bound to its pair, checksummed, checked before it is trusted.
 
 The file wraps the alignment data with the fingerprint of the pair it was computed from
-(a hash of the pair's file checksums) and the SHA-256 of the data itself. Reading returns
+(`PairTables.fingerprint`, a hash of the pair's file checksums) and the SHA-256 of the data. Reading returns
 the data only when the fingerprint and checksum match, the structure validates, and every
 length, id and dead flag agrees with the loaded pair; otherwise it says why, and the
 caller recomputes the alignment and rewrites the cache (a warning, never an error).
@@ -19,7 +19,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crossmodel_matcher.schemas import AlignmentSummary, Verdict
-from crossmodel_matcher.store.errors import PairFormatError
 
 CACHE_NAME = "cache/alignment-v2.json"
 CACHE_KIND = "crossmodel-matcher-alignment"
@@ -42,21 +41,6 @@ class AlignmentData(BaseModel):
 
 def _canonical(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def fingerprint(files: dict) -> str:
-    """A pair's identity: the hash of its files' checksums (the manifest's `files`)."""
-    pairs = sorted((rel, entry["sha256"] if isinstance(entry, dict) else entry.sha256) for rel, entry in files.items())
-    return hashlib.sha256(_canonical(pairs)).hexdigest()
-
-
-def pair_fingerprint(pair_dir: Path) -> str | None:
-    from crossmodel_matcher.store.manifest import parse_manifest
-
-    try:
-        return fingerprint(parse_manifest(pair_dir).files)
-    except PairFormatError:
-        return None
 
 
 def dump_cache(data: dict, pair_fp: str | None) -> str:
@@ -95,7 +79,7 @@ def _consistency(data: AlignmentData, pair) -> str | None:
     return None
 
 
-def read_cache(path: Path, pair, pair_fp: str | None) -> tuple[dict | None, str]:
+def read_cache(path: Path, pair) -> tuple[dict | None, str]:
     """The cached data when it passes every check, else (None, why it failed)."""
     try:
         wrapper = json.loads(path.read_bytes())
@@ -103,7 +87,7 @@ def read_cache(path: Path, pair, pair_fp: str | None) -> tuple[dict | None, str]
         return None, f"unreadable ({str(exc)[:80]})"
     if not isinstance(wrapper, dict) or wrapper.get("kind") != CACHE_KIND:
         return None, "not an alignment cache"
-    if wrapper.get("pair_fingerprint") != pair_fp:
+    if wrapper.get("pair_fingerprint") != pair.fingerprint:
         return None, "computed for another pair"
     data = wrapper.get("data")
     if hashlib.sha256(_canonical(data)).hexdigest() != wrapper.get("data_sha256"):

@@ -1,6 +1,6 @@
 """The `crossmodel-matcher` console script: serve (default), demo, build, info.
 
-Each subcommand lives in its own module, which provides `add_arguments(parser)` and
+Each subcommand lives in its own module of this package (serve, demo, build, info), which provides `add_arguments(parser)` and
 `run(args) -> int`; this file only wires them together.
 """
 
@@ -11,10 +11,10 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
-    "serve": ("crossmodel_matcher.server", "run the MCP server (the default; stdio unless --transport http)"),
-    "demo": ("crossmodel_matcher.demo_session", "build the demo pair if needed and call every tool on it"),
-    "build": ("crossmodel_matcher.store.build_cli", "build a model pair directory from your own SAE data"),
-    "info": ("crossmodel_matcher.info_cli", "print what a pair directory holds"),
+    "serve": ("crossmodel_matcher.cli.serve", "run the MCP server (the default; stdio unless --transport http)"),
+    "demo": ("crossmodel_matcher.cli.demo", "build the demo pair if needed and call every tool on it"),
+    "build": ("crossmodel_matcher.cli.build", "build a model pair directory from your own SAE data"),
+    "info": ("crossmodel_matcher.cli.info", "print what a pair directory holds"),
 }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 MODEL_KEYS = {
     "top": "generic top-examples table: .parquet, .csv or .jsonl (feature_id, activation, tokens)",
@@ -81,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_model(text: str):
     """`NAME:KEY=VALUE[,KEY=VALUE...]` as ModelInputs (InputError on anything malformed)."""
-    from crossmodel_matcher.store.ingest import InputError
+    from crossmodel_matcher.errors import InputError
     from crossmodel_matcher.store.inputs_reader import ModelInputs
 
     name, sep, rest = text.partition(":")
@@ -111,7 +110,7 @@ def parse_model(text: str):
 
 
 def _limit(text: str | None) -> int | None:
-    from crossmodel_matcher.store.ingest import InputError
+    from crossmodel_matcher.errors import InputError
     from crossmodel_matcher.store.memory_budget import parse_size
 
     try:
@@ -121,8 +120,9 @@ def _limit(text: str | None) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossmodel_matcher.store.ingest import InputError
-    from crossmodel_matcher.store.inputs_reader import build_pair_from_inputs
+    from crossmodel_matcher.cli.errors import fail
+    from crossmodel_matcher.errors import InputError
+    from crossmodel_matcher.pair_source import build_pair_from_inputs
 
     try:
         models = [parse_model(text) for text in args.model]
@@ -138,14 +138,11 @@ def run(args: argparse.Namespace) -> int:
             allow_unused_width=args.allow_unused_width,
         )
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except MemoryError:
-        print(
-            "error: the build ran out of memory below its planned budget; lower --memory-limit "
-            "to what this machine can spare, or build on a larger machine",
-            file=sys.stderr,
+        return fail(
+            "the build ran out of memory below its planned budget; lower --memory-limit to what "
+            "this machine can spare, or build on a larger machine"
         )
-        return 2
     print(json.dumps(summary.as_dict(), indent=2) if args.json else summary.text())
     return 0
