@@ -141,3 +141,13 @@ half the width and at least this long (an SAE's dead features are spread over it
 at the end)."""
 LEGACY_STALE_SECONDS = 3600
 """Temporary folders without a writer pid in their name (older releases) count as stale after this."""
+
+# ---- the server ---------------------------------------------------------------------------------
+LIGHT_THREADS = 2
+"""Threads for light tools (list_models, pair_alignment): they never queue behind heavy calls."""
+MAX_QUERY_WORKERS = 4
+"""Most worker processes for heavy queries (`serve --workers`, default min(this, CPU cores))."""
+WORKER_NICENESS = 10
+"""Query workers run this much nicer than the server, so its event loop gets the CPU first."""
+ECHO_MAX_CHARS = 60
+"""An unknown tool or argument name is echoed back at most this long (then '...')."""

@@ -227,7 +227,6 @@ class MatchReport(_Report):
     )
     reading: str
     bands: dict[str, str] = Field(default_factory=lambda: dict(BANDS_DOC))
-    elapsed_ms: float
 
 
 class TokenComparison(_Report):
@@ -251,7 +250,6 @@ class ComparisonReport(_Report):
     evidence_record: EvidenceRecord
     reading: str
     bands: dict[str, str] = Field(default_factory=lambda: dict(BANDS_DOC))
-    elapsed_ms: float
 
 
 class DecompositionPart(_Report):
@@ -297,7 +295,6 @@ class DecompositionReport(_Report):
     part_ids: list[int] = Field(description="Ids in the other model, for cluster analysis.")
     evidence_record: EvidenceRecord
     reading: str
-    elapsed_ms: float
 
 
 class ModelInfo(_Report):

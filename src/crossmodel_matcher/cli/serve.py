@@ -13,6 +13,7 @@ from crossmodel_matcher.cli.errors import fail
 from crossmodel_matcher.errors import PairFormatError
 from crossmodel_matcher.pair_choice import add_pair_argument, resolve_pair_dir
 from crossmodel_matcher.pair_source import open_pair
+from crossmodel_matcher.rules import MAX_QUERY_WORKERS
 from crossmodel_matcher.server import DEFAULT_MAX_THREADS, create_server
 from crossmodel_matcher.server.http import (
     DEFAULT_HOST,
@@ -22,6 +23,7 @@ from crossmodel_matcher.server.http import (
     bind_socket,
     serve_http,
 )
+from crossmodel_matcher.server.stdio import run_stdio
 
 logger = logging.getLogger("crossmodel_matcher.server")
 
@@ -46,7 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_MAX_THREADS,
         metavar="N",
-        help=f"worker threads for queries (default {DEFAULT_MAX_THREADS})",
+        help=f"worker threads for queries when no worker processes run (default {DEFAULT_MAX_THREADS})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"worker processes for heavy queries, at lower CPU priority so light requests stay fast "
+        f"(default: CPU cores, at most {MAX_QUERY_WORKERS}; 0 = threads only)",
     )
 
 
@@ -74,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     configure_logging()
     if args.max_threads < 1:
         return _fail(f"--max-threads must be at least 1, got {args.max_threads}")
+    workers = min(MAX_QUERY_WORKERS, os.cpu_count() or 1) if args.workers is None else args.workers
+    if workers < 0:
+        return _fail(f"--workers must be 0 or more, got {args.workers}")
     if not 0 <= args.port <= 65535:
         return _fail(f"--port must be in 0..65535, got {args.port}")
     try:
@@ -98,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.host not in LOOPBACK_HOSTS and not token:
             logger.warning("listening on %s without a token: set $%s to require one", args.host, TOKEN_ENV)
-    server = create_server(matcher, max_threads=args.max_threads)
+    server = create_server(matcher, max_threads=args.max_threads, workers=workers)
     logger.info("loaded %s", pair_dir)
     try:
         if sock is None:
-            anyio.run(server.run_stdio_async)
+            anyio.run(run_stdio, server)
         else:
             anyio.run(serve_http, server, sock, args.host, token)
     except KeyboardInterrupt:

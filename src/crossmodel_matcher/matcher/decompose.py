@@ -10,7 +10,6 @@ Without activations, parts are chosen by greedy coverage of the feature's token 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -110,7 +109,6 @@ class Decomposer:
     def find_decomposition(
         self, model: str, feature: int, max_parts: int = DEFAULT_MAX_PARTS
     ) -> DecompositionReport:
-        t0 = time.perf_counter()
         src = model_of(self.pair, model)
         f = check_feature(src, feature)
         check_range("max_parts", max_parts, 1, MAX_PARTS, MatcherInputError)
@@ -122,7 +120,6 @@ class Decomposer:
             report = self._regress(src, f, tgt, cs, max_parts)
         else:
             report = self._cover_tokens(src, f, tgt, cs, max_parts)
-        report.elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
         return report
 
     # ---- narrow feature, activations -------------------------------------------------------
@@ -336,5 +333,4 @@ class Decomposer:
                 src, f, tgt, parts, n_groups, r2, found.coverage, found.verdict
             ),
             reading=readings.decomposition_reading(src, f, tgt, parts, found.verdict, found.reason),
-            elapsed_ms=0.0,
         )

@@ -4,7 +4,6 @@ nothing is set later and nothing calls back into the façade."""
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from pathlib import Path
 
@@ -128,7 +127,6 @@ class Matcher:
         self, model: str, feature: int, top_n: int = DEFAULT_TOP_N, rank_by: str = "match_score"
     ) -> MatchReport:
         """Rank every feature of the other model as a counterpart of (model, feature)."""
-        t0 = time.perf_counter()
         src = self.model(model)
         f = check_feature(src, feature)
         check_range("top_n", top_n, 1, MAX_TOP_N, MatcherInputError)
@@ -159,7 +157,6 @@ class Matcher:
                 src.name, f, tgt.name, best.target_feature, best.evidence
             ),
             reading=readings.report_reading(src, f, tgt, matches, has, dead),
-            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
 
     def _ranked(
@@ -186,7 +183,6 @@ class Matcher:
 
     def compare_features(self, model: str, source_feature: int, target_feature: int) -> ComparisonReport:
         """Two features side by side: shared and distinctive tokens, co-firing, every score."""
-        t0 = time.perf_counter()
         src = self.model(model)
         tgt = self.pair.other(src.name)
         fs = check_feature(src, source_feature, "source_feature")
@@ -212,7 +208,6 @@ class Matcher:
             n_aligned_examples=self.pair.n_aligned,
             evidence_record=readings.evidence_record(src.name, fs, tgt.name, ft, ev),
             reading=readings.match_reading(tgt.name, ft, ev),
-            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
 
     def find_decomposition(

@@ -23,6 +23,8 @@ from crossmodel_matcher.pair_choice import resolve_pair_dir
 from crossmodel_matcher.pair_source import open_pair
 from crossmodel_matcher.rules import MAX_OFFSET
 from crossmodel_matcher.server.arguments import PairShape
+from crossmodel_matcher.server.guard import CrossmodelServer
+from crossmodel_matcher.server.runner import QueryRunner, start_workers
 from crossmodel_matcher.server.tools import READ_ONLY, TOOLS, ServerState, register
 
 __all__ = ["MAX_OFFSET", "READ_ONLY", "SERVER_NAME", "TOOLS", "create_server"]
@@ -48,17 +50,23 @@ def create_server(
     pair_dir: str | Path | None = None,
     *,
     max_threads: int = DEFAULT_MAX_THREADS,
+    workers: int = 0,
 ) -> MCPServer:
     """An MCPServer over one model pair: `matcher` if given, else the pair in `pair_dir`.
 
     With neither, the pair comes from $CROSSMODEL_MATCHER_PAIR or the demo pair. A pair
     directory is loaded once, in the lifespan; its manifest alone fixes the tool signatures.
+    With a preloaded `matcher` and `workers` > 0, heavy queries run in that many forked worker
+    processes (started here: call before any event loop or thread starts); otherwise on
+    `max_threads` threads.
     """
     if max_threads < 1:
         raise ValueError(f"max_threads must be >= 1, got {max_threads}")
+    pool = None
     if matcher is not None:
         shape = PairShape.of_matcher(matcher)
         source = "the preloaded pair"
+        pool = start_workers(matcher, workers)
     else:
         pair_dir = Path(pair_dir) if pair_dir is not None else resolve_pair_dir(None)
         shape = PairShape.of_dir(pair_dir)
@@ -74,11 +82,16 @@ def create_server(
             if PairShape.of_matcher(m) != shape:
                 raise PairFormatError(f"{pair_dir}: the pair changed on disk while the server started")
         logger.info("serving %s (feature ids %s)", source, shape.ranges())
-        state = loaded["state"] = ServerState(m, anyio.CapacityLimiter(max_threads))
-        yield state
+        runner = QueryRunner(m, max_threads, pool)
+        state = loaded["state"] = ServerState(m, runner)
+        try:
+            yield state
+        finally:
+            runner.close()
 
-    server = MCPServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
+    server = CrossmodelServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
     register(server, shape, lambda: loaded["state"])
+    server.state = lambda: loaded.get("state")
     return server
 
 

@@ -2,8 +2,10 @@
 # the tool table and the pair's argument types, and the SDK reads it as objects.
 """The tools, declared once in a table, and their registration: one loop, one error mapping.
 
-Each tool runs one matcher query on a worker thread (a CapacityLimiter bounds the threads)
-and returns the core's pydantic report unchanged, so its outputSchema comes from schemas.py.
+Each tool runs one matcher query through `runner.QueryRunner` (light tools on their own
+threads, heavy ones in worker processes or threads), which also serialises the report there;
+the handler returns it as a CallToolResult with the matcher's time in `_meta`. The handler is
+annotated with the report type, so its outputSchema comes from schemas.py.
 Expected failures (`CrossmodelError`, bad arguments) become one sentence naming the argument;
 anything else is logged to stderr and answered generically, and the server keeps serving.
 """
@@ -19,7 +21,7 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from crossmodel_matcher.errors import CrossmodelError
 from crossmodel_matcher.matcher import Matcher
@@ -34,6 +36,7 @@ from crossmodel_matcher.schemas import (
     UniqueFeaturesPage,
 )
 from crossmodel_matcher.server.arguments import PairShape, argument_types
+from crossmodel_matcher.server.runner import QueryRunner
 
 logger = logging.getLogger("crossmodel_matcher.server")
 
@@ -124,20 +127,24 @@ TOOLS = (
 
 @dataclass
 class ServerState:
-    """What the lifespan yields: the loaded matcher and the worker-thread limiter."""
+    """What the lifespan yields: the loaded matcher and where its queries run."""
 
     matcher: Matcher
-    limiter: anyio.CapacityLimiter
+    runner: QueryRunner
 
 
 async def run_query(
     state: ServerState, label: str, query: Callable[[Matcher], Any],
     expected: type[Exception] = ToolError, internal: type[Exception] = ToolError, internal_text: str = "",
+    awaited: bool = False,
 ) -> Any:
-    """Run one matcher query off the event loop; expected failures become `expected(message)`,
-    anything else is logged and becomes `internal(...)` with a generic sentence."""
+    """Run one matcher query off the event loop (`awaited`: `query` returns an awaitable that
+    does so itself); expected failures become `expected(message)`, anything else is logged and
+    becomes `internal(...)` with a generic sentence."""
     try:
-        return await anyio.to_thread.run_sync(query, state.matcher, limiter=state.limiter)
+        if awaited:
+            return await query(state.matcher)
+        return await anyio.to_thread.run_sync(query, state.matcher, limiter=state.runner.heavy)
     except CrossmodelError as exc:
         raise expected(str(exc)) from None
     except Exception:
@@ -153,9 +160,12 @@ def _handler(tool: Tool, types: dict[str, Any]) -> Callable[..., Any]:
     """An async handler whose signature (ctx, then the tool's typed arguments) the SDK reads."""
 
     async def handler(ctx: Context, **kwargs: Any) -> Any:
-        method = tool.method
-        return await run_query(
-            ctx.request_context.lifespan_context, tool.name, lambda m: getattr(m, method)(**kwargs)
+        state: ServerState = ctx.request_context.lifespan_context
+        outcome = await run_query(state, tool.name, lambda _: state.runner.run(tool.method, kwargs), awaited=True)
+        return CallToolResult(
+            content=[TextContent(type="text", text=outcome.text)],
+            structured_content=outcome.structured,
+            _meta={"elapsed_ms": outcome.elapsed_ms},
         )
 
     pos = inspect.Parameter.POSITIONAL_OR_KEYWORD

@@ -1,0 +1,111 @@
+"""Where tool queries run, so the event loop only moves bytes.
+
+Light queries (`list_models`, `pair_alignment`: precomputed answers) run on their own small
+thread limiter and never queue behind heavy ones. Heavy queries run in worker processes forked
+after the pair is loaded (they share its memory-mapped arrays) at a lower CPU priority, so the
+event loop keeps the CPU when it needs it and never waits for a worker's GIL; without workers
+(tests, in-process servers) they run on the heavy thread limiter. Either way the worker also
+serialises the report (structured content and its JSON text), and the matcher's own time goes
+into the result's `_meta`, not into the report: the same question gets byte-identical reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pydantic_core
+
+from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.rules import LIGHT_THREADS, WORKER_NICENESS
+
+logger = logging.getLogger("crossmodel_matcher.server")
+
+LIGHT_METHODS = frozenset({"info", "alignment_summary"})
+"""Matcher methods that answer from precomputed tables in microseconds."""
+
+_worker_matcher: Matcher | None = None  # the pair, inherited by forked workers
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One answered query: the report as structured content, as JSON text, and its time."""
+
+    structured: dict[str, Any]
+    text: str
+    elapsed_ms: float
+
+
+def compute(matcher: Matcher, method: str, kwargs: dict[str, Any]) -> Outcome:
+    """Run one matcher query and serialise its report (in a worker thread or process)."""
+    t0 = time.perf_counter()
+    report = getattr(matcher, method)(**kwargs)
+    elapsed = round((time.perf_counter() - t0) * 1000, 3)
+    return Outcome(
+        report.model_dump(mode="json", by_alias=True),
+        pydantic_core.to_json(report, fallback=str, indent=2).decode(),
+        elapsed,
+    )
+
+
+def _in_worker(method: str, kwargs: dict[str, Any]) -> Outcome:
+    assert _worker_matcher is not None, "worker started without a pair"
+    return compute(_worker_matcher, method, kwargs)
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:  # not permitted here: run at the parent's priority
+        pass
+
+
+def start_workers(matcher: Matcher, processes: int) -> ProcessPoolExecutor | None:
+    """Fork `processes` workers sharing the loaded pair; None where fork is unavailable.
+
+    Call before any event loop or worker thread starts (forking a threaded process is unsafe).
+    """
+    global _worker_matcher
+    if processes < 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    _worker_matcher = matcher
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_lower_priority)
+    pool.submit(int, 0).result()  # fork every worker now, while this process has one thread
+    return pool
+
+
+class QueryRunner:
+    """Runs matcher queries off the event loop: light on their own threads, heavy in workers."""
+
+    def __init__(self, matcher: Matcher, max_threads: int, pool: ProcessPoolExecutor | None = None):
+        self.matcher = matcher
+        self.pool = pool
+        self.light = anyio.CapacityLimiter(LIGHT_THREADS)
+        self.heavy = anyio.CapacityLimiter(max_threads)
+        self.waiters = anyio.CapacityLimiter(max(64, max_threads))  # threads parked on a worker's answer
+
+    async def run(self, method: str, kwargs: dict[str, Any]) -> Outcome:
+        if method in LIGHT_METHODS:
+            return await anyio.to_thread.run_sync(compute, self.matcher, method, kwargs, limiter=self.light)
+        if self.pool is not None:
+            try:
+                future: Future = self.pool.submit(_in_worker, method, kwargs)
+                return await anyio.to_thread.run_sync(future.result, limiter=self.waiters)
+            except BrokenProcessPool:
+                logger.error("a query worker process died; answering on threads from now on")
+                self.close()
+        return await anyio.to_thread.run_sync(compute, self.matcher, method, kwargs, limiter=self.heavy)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
