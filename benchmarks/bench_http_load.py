@@ -4,8 +4,9 @@ Starts `crossmodel-matcher serve --transport http` on a free loopback port (the 
 unless --pair), then measures `ping` and `list_models` round trips one after another,
 first with nothing else running, then with N heavy calls kept in flight
 (`find_matches` with top_n=200: ~0.9 MB answers). Prints p50/p99/max per phase. The heavy
-calls come from a separate client process, so the probes' latency is the server's, not the
-time this client's own event loop spends reading large answers.
+calls come from a separate client process (niced by 5, so that reading its ~1 MB answers does
+not take the probing client's CPU on a small machine), so the probes' latency is the server's,
+not the time a client's own event loop spends reading large answers.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_http_load.py [--heavy 8] [--probes 200] [--json PATH]
 
@@ -36,9 +37,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(pair: Path, port: int, threads: int | None) -> subprocess.Popen:
+def start_server(pair: Path, port: int, threads: int | None, workers: int | None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "crossmodel_matcher", "serve", "--transport", "http", "--port", str(port),
            "--pair", str(pair)] + (["--max-threads", str(threads)] if threads else [])
+    cmd += ["--workers", str(workers)] if workers is not None else []
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -114,6 +116,7 @@ async def heavy_worker(session: Session, stop, stats: dict, worker: int) -> None
 
 def heavy_process(url: str, heavy: int, stop, ready, out) -> None:
     """A separate client process keeping `heavy` find_matches calls in flight until `stop`."""
+    os.nice(5)
 
     async def go() -> dict:
         limits = httpx2.Limits(max_connections=heavy + 2, max_keepalive_connections=heavy + 2)
@@ -165,6 +168,7 @@ def main() -> int:
     ap.add_argument("--heavy", type=int, default=8)
     ap.add_argument("--probes", type=int, default=200)
     ap.add_argument("--max-threads", type=int, default=None, help="passed to serve")
+    ap.add_argument("--workers", type=int, default=None, help="passed to serve (0: threads only)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.pair is None:
@@ -172,7 +176,7 @@ def main() -> int:
 
         args.pair = ensure_demo_pair()
     port = free_port()
-    proc = start_server(args.pair, port, args.max_threads)
+    proc = start_server(args.pair, port, args.max_threads, args.workers)
     try:
         table = asyncio.run(run(f"http://127.0.0.1:{port}/mcp", args.heavy, args.probes))
     finally:
