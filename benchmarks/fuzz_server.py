@@ -12,7 +12,7 @@ unknown or misspelt argument names, missing arguments, and now and then a malfor
 - protocol errors: an answer that is not JSON-RPC 2.0 with the request's id;
 - leaks: "Traceback", a `File "..."` frame or a machine path in any answer;
 - schema misses: a successful result whose structuredContent fails the tool's outputSchema;
-- echo: the longest unknown tool name echoed back (target <= 100 characters);
+- echo: the most characters of an unknown tool name echoed back (target <= 100);
 - typo misses: a call with an unknown argument name that succeeded (it must be refused);
 - frame replies: malformed frames that got an error reply (the rest got none).
 """
@@ -136,7 +136,16 @@ def initialize(server: Server, timeout: float) -> dict:
     return {t["name"]: t for t in json.loads(line)["result"]["tools"]}
 
 
-def check(result: dict, tool: dict | None, kind: str, counts: dict, validator) -> None:
+def echoed(name: str, message: str) -> int:
+    """How many leading characters of `name` the message repeats (binary search)."""
+    lo, hi = 0, len(name)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if name[:mid] in message else (lo, mid - 1)
+    return lo
+
+
+def check(result: dict, tool: dict | None, kind: str, counts: dict, validator, name: str = "") -> None:
     text = json.dumps(result)
     if LEAK.search(text):
         counts["leaks"] += 1
@@ -147,7 +156,7 @@ def check(result: dict, tool: dict | None, kind: str, counts: dict, validator) -
     if res.get("isError"):
         msg = res["content"][0]["text"] if res.get("content") else ""
         if kind == "unknown_tool":
-            counts["echo_max"] = max(counts["echo_max"], len(msg))
+            counts["echo_max"] = max(counts["echo_max"], echoed(name, msg))
         return
     if kind == "unknown_arg":
         counts["typo_misses"] += 1
@@ -188,7 +197,7 @@ def run(pair: Path, calls: int, seed: int, timeout: float) -> dict:
         status, line = server.answer(rid, timeout)
         counts["calls"] += 1
         if status == "ok":
-            check(json.loads(line), tools.get(name), kind, counts, jsonschema.validate)
+            check(json.loads(line), tools.get(name), kind, counts, jsonschema.validate, name)
         elif status == "protocol":
             counts["protocol"] += 1
         else:
@@ -218,7 +227,7 @@ def main() -> int:
     for key, label in (("calls", "tool calls answered or lost"), ("deaths", "server deaths"), ("hangs", "hangs"),
                        ("protocol", "protocol errors"), ("leaks", "tracebacks / paths in answers"),
                        ("schema_misses", "results failing outputSchema"), ("typo_misses", "unknown argument accepted"),
-                       ("echo_max", "longest unknown-tool error (chars)"), ("frames", "malformed frames sent"),
+                       ("echo_max", "longest unknown tool name echoed (chars)"), ("frames", "malformed frames sent"),
                        ("frame_replies", "malformed frames answered"), ("seconds", "seconds")):
         print(f"{label:<40} {c[key]:>10}")
     print(f"kinds: {c['kinds']}; server alive at the end: {c['alive_at_end']}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -61,7 +62,9 @@ def _in_worker(method: str, kwargs: dict[str, Any]) -> Outcome:
     return compute(_worker_matcher, method, kwargs)
 
 
-def _lower_priority() -> None:
+def _init_worker() -> None:
+    """Lower the worker's CPU priority; leave Ctrl-C to the server, which shuts workers down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(WORKER_NICENESS)
     except OSError:  # not permitted here: run at the parent's priority
@@ -78,7 +81,7 @@ def start_workers(matcher: Matcher, processes: int) -> ProcessPoolExecutor | Non
         return None
     _worker_matcher = matcher
     pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_lower_priority)
+                               initializer=_init_worker)
     pool.submit(int, 0).result()  # fork every worker now, while this process has one thread
     return pool
 
