@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -104,3 +106,32 @@ def test_malformed_stdio_frames_get_an_error_reply_and_the_server_keeps_serving(
     call = next(r for r in replies if r.get("id") == 2)["result"]
     assert not call.get("isError") and len(call["structuredContent"]["matches"]) == 2
     assert call["_meta"]["elapsed_ms"] >= 0
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_worker_processes_end_when_the_server_is_killed(small_pair_dir):
+    proc = subprocess.Popen(serve_command("--pair", str(small_pair_dir), "--workers", "2"), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while len(_children(proc.pid)) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.time() + 15
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()]

@@ -11,10 +11,12 @@ into the result's `_meta`, not into the report: the same question gets byte-iden
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -62,8 +64,33 @@ def _in_worker(method: str, kwargs: dict[str, Any]) -> Outcome:
     return compute(_worker_matcher, method, kwargs)
 
 
-def _init_worker() -> None:
-    """Lower the worker's CPU priority; leave Ctrl-C to the server, which shuts workers down."""
+def _die_with(parent: int) -> None:
+    """End this worker when the server process ends, however it ends (even SIGKILL).
+
+    A pool worker blocks reading its task queue, whose pipe its sibling workers also hold
+    open, so it would never see the server go: Linux's PR_SET_PDEATHSIG has the kernel send
+    SIGTERM; elsewhere a daemon thread polls for the parent.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the server ended before the request took hold
+                os._exit(0)
+            return
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _init_worker(parent: int) -> None:
+    """Follow the server out; lower the CPU priority; leave Ctrl-C to the server."""
+    _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(WORKER_NICENESS)
@@ -81,7 +108,7 @@ def start_workers(matcher: Matcher, processes: int) -> ProcessPoolExecutor | Non
         return None
     _worker_matcher = matcher
     pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_init_worker)
+                               initializer=_init_worker, initargs=(os.getpid(),))
     pool.submit(int, 0).result()  # fork every worker now, while this process has one thread
     return pool
 
