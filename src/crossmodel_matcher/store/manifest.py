@@ -107,7 +107,9 @@ def describe_error(exc: ValidationError) -> str:
     where = f"field {loc!r}" if loc else "the manifest"
     if err["type"] == "missing":
         return f"{where} is missing"
-    return f"{where}: {msg} (got {got})" if loc else f"{where}: {msg}"
+    if err["type"] == "value_error":  # our own validators: the message says it all
+        return f"{where}: {msg}"
+    return f"{where}: {msg} (got {got})"
 
 
 def parse_manifest(pair_dir: str | Path) -> Manifest:
@@ -129,4 +131,5 @@ def parse_manifest(pair_dir: str | Path) -> Manifest:
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        raise PairFormatError(f"{path}: {describe_error(exc)}; rebuild the pair") from None
+        text = describe_error(exc)
+        raise PairFormatError(f"{path}: {text}" + ("" if "rebuild" in text else "; rebuild the pair")) from None
