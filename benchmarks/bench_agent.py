@@ -196,12 +196,46 @@ async def research_task(client: Client, tools: dict) -> dict:
             "structured_tokens": tokens(s), "text_tokens": tokens(t), "log": log}
 
 
-def startup_times(pair_dir: Path, starts: int) -> list[float]:
-    out = []
-    for _ in range(starts):
-        t0 = time.perf_counter()
-        server = StdioServer(pair_dir)
-        out.append(round(time.perf_counter() - t0, 3))
+def startup_times(pair_dir: Path, starts: int, sources: dict[str, str]) -> dict[str, list[float]]:
+    """Launch to `initialize` answered, per source tree (label -> its src/ folder, or "" for
+    the installed code), launches interleaved so that machine load hits each alike."""
+    out: dict[str, list[float]] = {label: [] for label in sources}
+    saved = os.environ.get("PYTHONPATH")
+    try:
+        for _ in range(starts):
+            for label, src in sources.items():
+                if src:
+                    os.environ["PYTHONPATH"] = src
+                elif saved is not None:
+                    os.environ["PYTHONPATH"] = saved
+                t0 = time.perf_counter()
+                server = StdioServer(pair_dir)
+                out[label].append(round(time.perf_counter() - t0, 3))
+                server.close()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    return out
+
+
+def raw_stdio_p50(pair_dir: Path, anchors_ids: dict, calls: int) -> dict[str, float]:
+    """find_matches over stdio without a client library (no result validation): the wire."""
+    server = StdioServer(pair_dir)
+    out = {}
+    try:
+        for model in ("full", "ultra"):
+            ids = anchors_ids[model]
+            samples = []
+            for i in range(calls + 5):
+                t0 = time.perf_counter()
+                server.request("tools/call", {"name": "find_matches",
+                                              "arguments": {"model": model, "feature": ids[i % len(ids)]}})
+                if i >= 5:
+                    samples.append((time.perf_counter() - t0) * 1000)
+            out[f"find_matches {model} (default)"] = round(statistics.median(samples), 3)
+    finally:
         server.close()
     return out
 
@@ -209,13 +243,18 @@ def startup_times(pair_dir: Path, starts: int) -> list[float]:
 def in_process_p50(pair_dir: Path, ids: dict, calls: int) -> dict[str, float]:
     """find_matches in-process: the matcher's report, and (when the server shapes answers) the
     concise answer the tool returns, built from it."""
-    from crossmodel_matcher.matcher import Matcher
+    try:
+        from crossmodel_matcher.pair_source import open_pair
+    except ImportError:  # before the redesign
+        from crossmodel_matcher.matcher import Matcher
+
+        open_pair = Matcher.from_dir
 
     try:
         from crossmodel_matcher.answers import answer
     except ImportError:  # before answers were shaped
         answer = None
-    m = Matcher.from_dir(pair_dir)
+    m = open_pair(pair_dir)
     variants = {"report": lambda mo, f: m.find_matches(mo, f)}
     if answer is not None:
         variants["concise answer"] = lambda mo, f: answer(m.find_matches(mo, f), "concise")
@@ -283,8 +322,12 @@ def print_report(res: dict) -> None:
           f"({t['text_tokens']:,} tokens)")
     for r in t["log"]:
         print(f"  {r['tool']:22s} {compact(r['args'])[:70]:70s} {r['structured']:8,d} {r['text']:8,d}")
-    st = res["startup_s"]
-    print(f"\nstart-up, launch to initialize answered: median {statistics.median(st):.2f} s of {st}")
+    print("\nstart-up, launch to initialize answered (launches interleaved):")
+    for label, st in res["startup_s"].items():
+        print(f"  {label:40s} median {statistics.median(st):.2f} s of {st}")
+    print("stdio p50, raw JSON-RPC (no client validation):")
+    for label, ms in res["raw_stdio_p50_ms"].items():
+        print(f"  {label:40s} {ms:8.2f} ms")
     print("stdio p50 (SDK client, validates outputSchema):")
     for label, row in res["stdio_p50"].items():
         print(f"  {label:40s} {row['p50_ms']:8.2f} ms")
@@ -298,10 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=50, help="timed calls per latency row (default 50)")
     parser.add_argument("--starts", type=int, default=5, help="server launches timed (default 5)")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--baseline-src", action="append", default=[], metavar="LABEL=DIR",
+                        help="also time the start-up of another source tree's server (its src/ folder)")
     args = parser.parse_args(argv)
     pair_dir = ensure_demo_pair()
     res: dict[str, Any] = {"pair": str(pair_dir)}
-    res["startup_s"] = startup_times(pair_dir, args.starts)
+    sources = {"this tree": ""} | dict(b.split("=", 1) for b in args.baseline_src)
+    res["startup_s"] = startup_times(pair_dir, args.starts, sources)
+    res["raw_stdio_p50_ms"] = raw_stdio_p50(pair_dir, live_ids(pair_dir), args.calls)
     res.update(anyio.run(over_stdio, pair_dir, args.calls))
     res["in_process_p50_ms"] = in_process_p50(pair_dir, live_ids(pair_dir), max(args.calls, 200))
     print_report(res)

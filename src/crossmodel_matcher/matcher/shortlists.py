@@ -148,5 +148,6 @@ def ranked(
             return cs, order
     cs = score(src, feature)
     key = cs.ranking(rank_by)
-    part = np.argpartition(-key, k - 1)[:k]
-    return cs, part[np.lexsort((part, -key[part]))]
+    kth = key[np.argpartition(-key, k - 1)[:k]].min()
+    cand = np.flatnonzero(key >= kth)  # every tie at the edge, so the lower ids win them
+    return cs, cand[np.lexsort((cand, -key[cand]))][:k]
