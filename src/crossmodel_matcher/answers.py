@@ -210,5 +210,9 @@ def batch_answer(reports: list[ComparisonReport], response_format: str = "concis
     """compare_features for a list of targets: one comparison each, within the budget."""
     concise = response_format == "concise"
     items = [_dump(comparison_concise(r) if concise else r, concise) for r in reports]
-    items = [{k: v for k, v in d.items() if k not in META_DEFAULTS or v != META_DEFAULTS[k]} for d in items]
+    drop = {"response_format"}  # said once, on the batch
+    items = [
+        {k: v for k, v in d.items() if k not in drop and (k not in META_DEFAULTS or v != META_DEFAULTS[k])}
+        for d in items
+    ]
     return fit({"response_format": response_format, "comparisons": items})
