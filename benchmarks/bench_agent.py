@@ -322,9 +322,12 @@ def print_report(res: dict) -> None:
           f"({t['text_tokens']:,} tokens)")
     for r in t["log"]:
         print(f"  {r['tool']:22s} {compact(r['args'])[:70]:70s} {r['structured']:8,d} {r['text']:8,d}")
-    print("\nstart-up, launch to initialize answered (launches interleaved):")
+    print("\nstart-up, launch to initialize answered (launches interleaved, one round = one of each):")
+    mine = res["startup_s"]["this tree"]
     for label, st in res["startup_s"].items():
-        print(f"  {label:40s} median {statistics.median(st):.2f} s of {st}")
+        ratio = statistics.median(b / a for a, b in zip(mine, st))
+        print(f"  {label:40s} median {statistics.median(st):.2f} s, min {min(st):.2f} s, "
+              f"median per-round ratio to this tree {ratio:.2f}x; {st}")
     print("stdio p50, raw JSON-RPC (no client validation):")
     for label, ms in res["raw_stdio_p50_ms"].items():
         print(f"  {label:40s} {ms:8.2f} ms")

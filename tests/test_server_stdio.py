@@ -120,7 +120,10 @@ INSPECTOR_CALLS = {
         ["model=full", "source_feature=4", "target_feature=8"],
         lambda m: m.compare_features("full", 4, 8),
     ),
-    "find_decomposition": (["model=full", "feature=7"], lambda m: m.find_decomposition("full", 7)),
+    "find_decomposition": (
+        ["model=full", "feature=7", "response_format=detailed"],
+        lambda m: answer(m.find_decomposition("full", 7), "detailed"),
+    ),
     "list_models": ([], lambda m: m.info()),
     "describe_feature": (
         ["model=ultra", "feature=3", "n_tokens=5"],
@@ -186,4 +189,8 @@ def test_inspector_over_stdio_and_http(tmp_path, small_pair_dir, small_matcher):
         assert run.returncode == 0, f"{tool}: exit {run.returncode}: {run.stdout} {run.stderr}"
         result = json.loads(run.stdout)
         assert not result.get("isError")
-        assert without_timing(result["structuredContent"]) == without_timing(answer(direct(small_matcher)))
+        want = direct(small_matcher)
+        want = want if isinstance(want, dict) else answer(want)  # concise unless the call asked
+        assert without_timing(result["structuredContent"]) == without_timing(want)
+        text = result["content"][0]["text"]  # the same JSON, without indentation
+        assert "\n" not in text and json.loads(text) == result["structuredContent"]
