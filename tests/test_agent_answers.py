@@ -107,8 +107,13 @@ def test_published_schemas_are_small_and_typed():
     assert "title" not in text and "description" not in text
     concise, detailed = schema["anyOf"]
     assert concise["properties"]["response_format"]["const"] == "concise"
-    assert concise["properties"]["matches"]["items"] == {"$ref": "#/$defs/MatchBrief"}
+    brief = concise["properties"]["matches"]["items"]["properties"]
+    assert brief["calibrated_band"]["enum"] == ["strong", "moderate", "weak", "chance"]
+    assert brief["target_given_source"]["type"] == ["number", "null"]
+    assert "$ref" not in text  # definitions inline: a client's validator resolves nothing
     assert set(detailed["properties"]) >= {"matches", "match_ids", "evidence_record", "response_format"}
+    models = ANSWERS["list_models"].published_schema["properties"]["models"]["items"]["properties"]
+    assert models["n_features"] == {"type": "integer"}  # one format: typed in full
 
 
 # ---- filters and batches ----------------------------------------------------------------------------

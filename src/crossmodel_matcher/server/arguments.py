@@ -104,7 +104,7 @@ def _answer_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     return {
         "response_format": Annotated[
             Literal["concise", "detailed"],
-            Field(description="concise (default) or detailed (every score and token list, ~5x longer)."),
+            Field(description="concise (default), or detailed: every score and token list (~5x longer)."),
             explained("response_format must be 'concise' or 'detailed'"),
         ],
         "target_features": Annotated[
@@ -149,7 +149,7 @@ def _core_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     return {
         "model": Annotated[
             Literal[shape.names],  # type: ignore[valid-type]  # built from the loaded pair
-            Field(description="Model of the feature; the other model is searched."),
+            Field(description="Model of the feature; the other one is searched."),
             explained(f"model must be one of {names_text}"),
         ],
         "feature": feature_arg("feature", "Feature id in `model`"),
