@@ -167,6 +167,7 @@ class Matcher:
         self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, order: np.ndarray
     ) -> list[Match]:
         """The candidates at positions `order` of `cs`, in that order, each with its evidence."""
+        cs.p_values(order)  # their best-of-N p-values in one batch (each evidence reads its own)
         matches = []
         for rank, idx in enumerate(order.tolist(), start=1):
             ev = self.evidence(cs, idx)

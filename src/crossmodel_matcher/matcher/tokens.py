@@ -13,9 +13,10 @@ def _token_list(
 ) -> list[TokenWeight]:
     """TokenWeights, most distinctive first (ties: higher count, then token id)."""
     order = np.lexsort((tokens, -counts, -weights))[:limit]
+    vocab = m.vocab
     return [
-        TokenWeight(token=m.vocab[int(tokens[i])], weight=round(float(weights[i]), 6), count=int(counts[i]))
-        for i in order
+        TokenWeight(token=vocab[t], weight=round(w, 6), count=c)
+        for t, w, c in zip(tokens[order].tolist(), weights[order].tolist(), counts[order].tolist())
     ]
 
 
