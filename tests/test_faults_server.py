@@ -12,6 +12,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from crossmodel_matcher.answers import answer
 from crossmodel_matcher.server import create_server
 from tests.server_fixtures import serve_command
 
@@ -53,7 +54,7 @@ async def test_the_same_question_gets_byte_identical_reports_and_timing_in_meta(
     assert first.structured_content == second.structured_content
     assert "elapsed_ms" not in first.structured_content
     assert first.meta["elapsed_ms"] >= 0
-    want = small_matcher.find_matches("full", 0, 5).model_dump(mode="json")
+    want = answer(small_matcher.find_matches("full", 0, 5), "concise")
     assert first.structured_content == want
     assert json.loads(first.content[0].text) == want
 

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.matcher.alignment_cache import CACHE_NAME, dump_cache
+from crossmodel_matcher.matcher.cache_files import npz_bytes
+from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
+from crossmodel_matcher.matcher.shortlists import CACHE_NAME as SHORTLISTS_CACHE
 from crossmodel_matcher.store import memory_budget
 from crossmodel_matcher.store.checksums import pair_fingerprint
 from crossmodel_matcher.store.cleanup import remove_stale
 from crossmodel_matcher.store.format import load_pair, write_pair
-from crossmodel_matcher.store.ingest import build_pair_tables
-from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs, build_summary, read_inputs
-from crossmodel_matcher.store.sources import ModelSource
+
+if TYPE_CHECKING:  # the build path's readers (pyarrow, scipy) load only when a pair is built
+    from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs
+    from crossmodel_matcher.store.sources import ModelSource
 
 
 def open_pair(pair_dir: str | Path, progress: bool = False, verify: bool = False) -> Matcher:
@@ -41,17 +46,25 @@ def build_pair(
     """Build tables from two sources and write the pair directory atomically.
 
     Temporary folders that killed builds left near `out_dir` (and spill folders) are removed
-    first. The model-wide alignment (null model, decompositions, unique features) is computed
-    here too and written with the pair, bound to it by the pair's fingerprint.
+    first. The model-wide alignment (decompositions, unique features), the null model and the
+    find_matches shortlists are computed here too and written with the pair; the alignment
+    cache is bound to the pair by its fingerprint.
     """
+    from crossmodel_matcher.store.ingest import build_pair_tables
+
     remove_stale(Path(out_dir).expanduser().resolve())
     pair = build_pair_tables(vocab, source_a, source_b, description, progress, memory_limit)
-    alignment = Matcher(pair, progress=progress).alignment.data
+    matcher = Matcher(pair, progress=progress)
+    alignment = matcher.alignment.data
+    caches = {  # derived once here, so serving the pair never waits for them
+        NULL_CACHE: npz_bytes(matcher.null.arrays()),
+        SHORTLISTS_CACHE: npz_bytes(matcher.shortlists.arrays()),
+    }
     return write_pair(
         pair,
         out_dir,
         extra_manifest,
-        text_files=lambda files: {CACHE_NAME: dump_cache(alignment, pair_fingerprint(files))},
+        text_files=lambda files: {CACHE_NAME: dump_cache(alignment, pair_fingerprint(files)), **caches},
     )
 
 
@@ -72,6 +85,8 @@ def build_pair_from_inputs(
     declared width far beyond the data's largest feature id is refused unless
     `allow_unused_width` (then a note in the summary); see `store.memory_budget`.
     """
+    from crossmodel_matcher.store.inputs_reader import build_summary, read_inputs
+
     t0 = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     shared, sources, manifest = read_inputs(out, models, vocab, weapon_vocab, overwrite)

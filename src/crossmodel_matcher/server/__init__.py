@@ -42,7 +42,8 @@ other model, compare_features to inspect one pair side by side, and find_decompo
 whether a narrow feature is split (refined) or polysemantic (mixed) in the wide model, or which
 narrow feature is a wide feature's parent. list_unique_features and pair_alignment cover the whole
 pair. Trust `calibrated_band` (it beats a best-of-N null) over the original `overlap_band`.
-Every report carries a one-line `reading` and an `evidence_record` for research notes."""
+Answers are concise by default (response_format="detailed" gives every score and token list,
+with an `evidence_record` for research notes); each carries a one-line `reading`."""
 
 
 def create_server(

@@ -5,8 +5,9 @@ thread limiter and never queue behind heavy ones. Heavy queries run in worker pr
 after the pair is loaded (they share its memory-mapped arrays) at a lower CPU priority, so the
 event loop keeps the CPU when it needs it and never waits for a worker's GIL; without workers
 (tests, in-process servers) they run on the heavy thread limiter. Either way the worker also
-serialises the report (structured content and its compact JSON text), and the matcher's time goes
-into the result's `_meta`, not into the report: the same question gets byte-identical reports.
+shapes the report for agents (`answers.answer`), validates it against the tool's answer model
+and serialises it (structured content and its compact JSON text); the matcher's time goes into
+the result's `_meta`, not into the report: the same question gets byte-identical reports.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-import pydantic_core
 
+from crossmodel_matcher.answers import answer, compact_json
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.rules import LIGHT_THREADS, WORKER_NICENESS
+from crossmodel_matcher.server.answers import ANSWERS
 
 logger = logging.getLogger("crossmodel_matcher.server")
 
@@ -47,21 +49,19 @@ class Outcome:
     elapsed_ms: float
 
 
-def compute(matcher: Matcher, method: str, kwargs: dict[str, Any]) -> Outcome:
-    """Run one matcher query and serialise its report (in a worker thread or process)."""
+def compute(matcher: Matcher, tool: str, method: str, kwargs: dict[str, Any], fmt: str) -> Outcome:
+    """Run one matcher query, shape, check and serialise its answer (in a worker thread or process)."""
     t0 = time.perf_counter()
     report = getattr(matcher, method)(**kwargs)
     elapsed = round((time.perf_counter() - t0) * 1000, 3)
-    return Outcome(
-        report.model_dump(mode="json", by_alias=True),
-        pydantic_core.to_json(report, fallback=str).decode(),  # compact: a third fewer bytes to move
-        elapsed,
-    )
+    structured = answer(report, fmt)
+    ANSWERS[tool].model_validate(structured)  # what the SDK would check, done here off the loop
+    return Outcome(structured, compact_json(structured), elapsed)
 
 
-def _in_worker(method: str, kwargs: dict[str, Any]) -> Outcome:
+def _in_worker(tool: str, method: str, kwargs: dict[str, Any], fmt: str) -> Outcome:
     assert _worker_matcher is not None, "worker started without a pair"
-    return compute(_worker_matcher, method, kwargs)
+    return compute(_worker_matcher, tool, method, kwargs, fmt)
 
 
 def _die_with(parent: int) -> None:
@@ -123,17 +123,18 @@ class QueryRunner:
         self.heavy = anyio.CapacityLimiter(max_threads)
         self.waiters = anyio.CapacityLimiter(max(64, max_threads))  # threads parked on a worker's answer
 
-    async def run(self, method: str, kwargs: dict[str, Any]) -> Outcome:
+    async def run(self, tool: str, method: str, kwargs: dict[str, Any], fmt: str) -> Outcome:
+        args = (tool, method, kwargs, fmt)
         if method in LIGHT_METHODS:
-            return await anyio.to_thread.run_sync(compute, self.matcher, method, kwargs, limiter=self.light)
+            return await anyio.to_thread.run_sync(compute, self.matcher, *args, limiter=self.light)
         if self.pool is not None:
             try:
-                future: Future = self.pool.submit(_in_worker, method, kwargs)
+                future: Future = self.pool.submit(_in_worker, *args)
                 return await anyio.to_thread.run_sync(future.result, limiter=self.waiters)
             except BrokenProcessPool:
                 logger.error("a query worker process died; answering on threads from now on")
                 self.close()
-        return await anyio.to_thread.run_sync(compute, self.matcher, method, kwargs, limiter=self.heavy)
+        return await anyio.to_thread.run_sync(compute, self.matcher, *args, limiter=self.heavy)
 
     def close(self) -> None:
         if self.pool is not None:

@@ -52,7 +52,7 @@ __all__ = [
     "write_pair",
 ]
 
-TextFiles = dict[str, str] | Callable[[dict], dict[str, str]]
+TextFiles = dict[str, str | bytes] | Callable[[dict], dict[str, str | bytes]]
 
 
 def _write_arrays(pair: PairTables, tmp: Path) -> tuple[dict[str, dict], list[dict]]:
@@ -101,7 +101,7 @@ def write_pair(
 ) -> Path:
     """Write `pair` to `out_dir` atomically (temporary folder, then an atomic swap).
 
-    `text_files` are derived text files (relative path -> content) written inside the same
+    `text_files` are derived files (relative path -> text or bytes) written inside the same
     folder, unlisted in the manifest; a callable gets the manifest's `files` (to bind a
     cache to this exact pair) and returns them.
     """
@@ -123,7 +123,7 @@ def write_pair(
         derived = text_files(files) if callable(text_files) else (text_files or {})
         for rel, text in derived.items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / rel).write_text(text)
+            (tmp / rel).write_bytes(text if isinstance(text, bytes) else text.encode())
         (tmp / "pair.json").write_text(json.dumps(manifest, indent=2))
         place(tmp, out)
     except BaseException:
