@@ -49,7 +49,7 @@ def test_tampered_pair_is_refused_in_one_line(case, copy_of, capsys):
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.expect], ids=lambda c: c.name)
-def test_damaged_alignment_cache_is_rebuilt_with_a_warning(case, copy_of, tiny_pair_dir, caplog):
+def test_damaged_derived_cache_is_rebuilt_with_a_warning(case, copy_of, tiny_pair_dir, caplog):
     root = copy_of()
     case.apply(root)
     with caplog.at_level(logging.WARNING, logger="crossmodel_matcher"):
@@ -110,3 +110,22 @@ def test_interrupted_two_rename_swap_is_recovered_on_load(tiny_pair_dir, tmp_pat
     shutil.copytree(tiny_pair_dir, tmp_path / ".pair.old-999999999")  # no such pid: a dead writer
     assert load_pair(out).models[0].name == "narrow"
     assert out.is_dir() and not (tmp_path / ".pair.old-999999999").exists()
+
+
+def test_npz_caches_are_bound_to_their_pair_and_checksummed(tmp_path, caplog):
+    import numpy as np
+
+    from crossmodel_matcher.matcher import cache_files
+
+    path = tmp_path / "cache" / "x.npz"
+    cache_files.write(path, {"ids": np.arange(6).reshape(2, 3)}, "pair-a")
+    assert cache_files.read(path, "pair-a")["ids"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    with caplog.at_level(logging.WARNING, logger="crossmodel_matcher"):
+        assert cache_files.read(path, "pair-b") is None
+        with np.load(path) as z:  # a readable archive whose data no longer match its checksum
+            arrays = {k: z[k] for k in z.files}
+        arrays["ids"] = arrays["ids"] + 1
+        np.savez(path.with_suffix(""), **arrays)
+        assert cache_files.read(path, "pair-a") is None
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "computed for another pair" in messages and "checksum mismatch" in messages

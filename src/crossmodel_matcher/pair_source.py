@@ -56,16 +56,17 @@ def build_pair(
     pair = build_pair_tables(vocab, source_a, source_b, description, progress, memory_limit)
     matcher = Matcher(pair, progress=progress)
     alignment = matcher.alignment.data
-    caches = {  # derived once here, so serving the pair never waits for them
-        NULL_CACHE: npz_bytes(matcher.null.arrays()),
-        SHORTLISTS_CACHE: npz_bytes(matcher.shortlists.arrays()),
-    }
-    return write_pair(
-        pair,
-        out_dir,
-        extra_manifest,
-        text_files=lambda files: {CACHE_NAME: dump_cache(alignment, pair_fingerprint(files)), **caches},
-    )
+    null, lists = matcher.null.arrays(), matcher.shortlists.arrays()
+
+    def caches(files: dict) -> dict[str, str | bytes]:  # derived once here, bound to the pair
+        fp = pair_fingerprint(files)
+        return {
+            CACHE_NAME: dump_cache(alignment, fp),
+            NULL_CACHE: npz_bytes(null, fp),
+            SHORTLISTS_CACHE: npz_bytes(lists, fp),
+        }
+
+    return write_pair(pair, out_dir, extra_manifest, text_files=caches)
 
 
 def build_pair_from_inputs(
