@@ -89,8 +89,13 @@ def _die_with(parent: int) -> None:
 
 
 def _init_worker(parent: int) -> None:
-    """Follow the server out; lower the CPU priority; leave Ctrl-C to the server."""
+    """Follow the server out; let go of stdin/stdout (the protocol's, on stdio); lower the CPU
+    priority; leave Ctrl-C to the server."""
     _die_with(parent)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    os.close(devnull)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(WORKER_NICENESS)
