@@ -3,7 +3,8 @@
 Starts `crossmodel-matcher serve --transport http` on a free loopback port (the demo pair
 unless --pair), then measures `ping` and `list_models` round trips one after another,
 first with nothing else running, then with N heavy calls kept in flight
-(`find_matches` with top_n=200: ~0.9 MB answers). Prints p50/p99/max per phase. The heavy
+(`find_matches` with the largest valid answer: top_n=100, detailed, ranked by activation
+correlation so every candidate is scored). Prints p50/p99/max per phase. The heavy
 calls come from a separate client process (niced by 5, so that reading its ~1 MB answers does
 not take the probing client's CPU on a small machine), so the probes' latency is the server's,
 not the time a client's own event loop spends reading large answers.
@@ -29,6 +30,7 @@ from pathlib import Path
 import httpx2
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+HEAVY = {"model": "full", "top_n": 100, "response_format": "detailed", "rank_by": "activation_correlation"}
 
 
 def free_port() -> int:
@@ -105,9 +107,11 @@ async def heavy_worker(session: Session, stop, stats: dict, worker: int) -> None
         t0 = time.perf_counter()
         session.next_id += 1
         frame = {"jsonrpc": "2.0", "id": session.next_id, "method": "tools/call", "params": {
-            "name": "find_matches", "arguments": {"model": "full", "feature": f % 2048, "top_n": 200}}}
+            "name": "find_matches", "arguments": {**HEAVY, "feature": f % 2048}}}
         r = await session.client.post(session.url, headers=session.headers, json=frame)
         r.raise_for_status()
+        if b'"isError":true' in r.content or b'"error":' in r.content[:200]:
+            raise RuntimeError(f"the heavy call failed: {r.text[:300]}")
         stats["calls"] += 1
         stats["bytes"] = len(r.content)
         stats["ms"].append((time.perf_counter() - t0) * 1000)
@@ -189,7 +193,7 @@ def main() -> int:
         for name, r in rows.items():
             print(f"{phase:<22} {name:<12} {r['n']:>5} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['max_ms']:>8.2f}")
     h = table["heavy"]
-    print(f"\nheavy find_matches (top_n=200, {h['answer_bytes']:,} bytes each): {h['calls']} calls, "
+    print(f"\nheavy find_matches ({HEAVY}, {h['answer_bytes']:,} bytes each): {h['calls']} calls, "
           f"p50 {h['p50_ms']:.0f} ms, p99 {h['p99_ms']:.0f} ms")
     if args.json:
         args.json.write_text(json.dumps(table, indent=2))
