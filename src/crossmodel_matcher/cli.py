@@ -1,4 +1,4 @@
-"""The `crossmodel-matcher` console script: serve (default), demo, build, info.
+"""The `crossmodel-matcher` console script: serve (default), demo, build, info, report.
 
 Each subcommand lives in its own module, which provides `add_arguments(parser)` and
 `run(args) -> int`; this file only wires them together.
@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "demo": ("crossmodel_matcher.demo_session", "build the demo pair if needed and call every tool on it"),
     "build": ("crossmodel_matcher.store.build_cli", "build a model pair directory from your own SAE data"),
     "info": ("crossmodel_matcher.info_cli", "print what a pair directory holds"),
+    "report": ("crossmodel_matcher.report_cli", "write one feature's HTML report page, or one figure as PNG"),
 }
 
 

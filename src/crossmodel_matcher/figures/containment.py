@@ -28,8 +28,9 @@ from crossmodel_matcher.schemas import RELATION_CONTAINMENT, Match, MatchReport
 KIND = "containment"
 MAX_LABELLED = 5
 """Points named on the plane: counterparts first, then by rank."""
-_OFFSETS = [(12, 10), (12, -30), (-12, 10), (-12, -30), (12, 40), (-12, 40), (12, -60), (-12, -60)]
-"""Label positions tried in turn (points from the dot) until one overlaps no earlier label."""
+_OFFSETS = [(dx, dy) for dy in (10, -30, 40, -60, 70, -90, 100, -120) for dx in (12, -12)]
+"""Label positions tried in turn (points from the dot) until one is inside the axes and covers
+no dot and no earlier label; failing that, the first inside the axes."""
 
 
 def _axes_of(report: MatchReport) -> tuple[str, str, str, str, bool]:
@@ -130,25 +131,37 @@ def _label_points(fig, ax, report: MatchReport, xf: str, yf: str) -> None:
     for m in _labelled(report):
         tokens = short_tokens([t.token for t in m.shared_tokens])
         point = (getattr(m.evidence, xf) or 0.0, getattr(m.evidence, yf) or 0.0)
-        for i, offset in enumerate(_OFFSETS):
-            ann = ax.annotate(
-                f"{m.target_feature} ({m.evidence.relation})\n{tokens}",
-                point,
-                xytext=offset,
-                textcoords="offset points",
-                ha="left" if offset[0] > 0 else "right",
-                fontsize=TEXT_SIZE,
-                arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.8},
-                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#cccccc", "alpha": 0.9},
-                zorder=4,
-            )
+        boxes = []
+        for offset in _OFFSETS:
+            ann = _annotate(ax, m, point, offset, tokens)
             ann.update_positions(renderer)
             box = Text.get_window_extent(ann, renderer).padded(3)  # the label, not its arrow
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
-            if (inside and not any(box.overlaps(other) for other in placed)) or i == len(_OFFSETS) - 1:
-                placed.append(box)
-                break
+            clear = inside and not any(box.overlaps(other) for other in placed)
             ann.remove()
+            if clear:
+                boxes = [(offset, box)]
+                break
+            if inside and not boxes:
+                boxes.append((offset, box))
+        offset, box = boxes[0] if boxes else (_OFFSETS[0], None)
+        _annotate(ax, m, point, offset, tokens)
+        if box is not None:
+            placed.append(box)
+
+
+def _annotate(ax, m: Match, point: tuple[float, float], offset: tuple[int, int], tokens: str):
+    return ax.annotate(
+        f"{m.target_feature} ({m.evidence.relation})\n{tokens}",
+        point,
+        xytext=offset,
+        textcoords="offset points",
+        ha="left" if offset[0] > 0 else "right",
+        fontsize=TEXT_SIZE,
+        arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.8},
+        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#cccccc", "alpha": 0.9},
+        zorder=4,
+    )
 
 
 def _title(report: MatchReport) -> str:

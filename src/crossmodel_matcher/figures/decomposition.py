@@ -42,13 +42,11 @@ def decomposition_bars(report: DecompositionReport) -> FigureImage:
     def draw(fig) -> None:
         fig.text(0.03, 0.95, _title(report), fontsize=TITLE_SIZE, va="top")
         fig.text(0.03, 0.905, _subtitle(report), fontsize=TEXT_SIZE, va="top", color="#444444")
-        fig.text(0.03, 0.875, "group: concept group (parts of one group refine one concept); "
-                 "inside: share of the part's firings where the feature fires", fontsize=TEXT_SIZE,
-                 va="top", color="#444444")
+        fig.text(0.03, 0.875, _legend_line(report), fontsize=TEXT_SIZE, va="top", color="#444444")
         top = fig.add_axes((0.1, 0.72, 0.85, 0.07))
         _stacked(top, parts, shares, stacked)
         rows = fig.add_axes((0.1, 0.08, 0.34, 0.54))
-        _rows(fig, rows, parts, shares, axis_label)
+        _rows(rows, parts, shares, axis_label, report.direction == "wide_to_narrow")
 
     return render(KIND, draw, _caption(report))
 
@@ -77,7 +75,7 @@ def _stacked(ax, parts, shares, stacked: bool) -> None:
     ax.tick_params(labelsize=TEXT_SIZE)
 
 
-def _rows(fig, ax, parts, shares, axis_label: str) -> None:
+def _rows(ax, parts, shares, axis_label: str, parents: bool) -> None:
     n = len(parts)
     ys = list(range(n))[::-1]
     ax.barh(ys, shares, color=[_colour(p.group) for p in parts], height=0.7)
@@ -86,11 +84,11 @@ def _rows(fig, ax, parts, shares, axis_label: str) -> None:
     ax.set_xlim(0, max(shares + [0.05]) * 1.1)
     ax.set_xlabel(axis_label, fontsize=TEXT_SIZE)
     ax.tick_params(labelsize=TEXT_SIZE)
-    ax.set_ylabel("part (feature id)", fontsize=LABEL_SIZE)
+    ax.set_ylabel("parent (feature id)" if parents else "part (feature id)", fontsize=LABEL_SIZE)
     for y, part in zip(ys, parts):
         tokens = short_tokens([t.token for t in part.distinctive_tokens], n=3, width=64)
-        inside = part.evidence.source_given_target
-        where = f"  {inside:.0%} inside" if inside is not None else ""
+        inside = part.evidence.target_given_source if parents else part.evidence.source_given_target
+        where = f"  {inside:.0%} {'of the feature inside' if parents else 'inside'}" if inside is not None else ""
         ax.text(1.03, y, f"group {part.group}{where}:\n{tokens}", transform=ax.get_yaxis_transform(),
                 va="center", fontsize=TEXT_SIZE, clip_on=False)
     if not parts:
@@ -98,15 +96,26 @@ def _rows(fig, ax, parts, shares, axis_label: str) -> None:
                 transform=ax.transAxes, ha="center", fontsize=LABEL_SIZE)
 
 
+def _legend_line(report: DecompositionReport) -> str:
+    if report.direction == "wide_to_narrow":
+        return "feature inside: share of the feature's firings where the parent fires"
+    return "group: concept group (parts of one group refine one concept); inside: share of the part's firings where the feature fires"
+
+
 def _title(report: DecompositionReport) -> str:
     label = f" \u2014 {report.label}" if report.label else ""
-    return f"{report.model} {report.feature}{label}: {report.verdict.replace('_', ' ')} into {report.other_model}"
+    verdict = report.verdict.replace("_", " ")
+    if report.direction == "wide_to_narrow":
+        return f"{report.model} {report.feature}{label}: its parents in {report.other_model} ({verdict})"
+    return f"{report.model} {report.feature}{label}: {verdict} into {report.other_model}"
 
 
 def _subtitle(report: DecompositionReport) -> str:
     r2 = f"R\u00b2 {report.explained_variance:.2f}, " if report.explained_variance is not None else ""
+    n = len(report.parts)
+    what = "parent" if report.direction == "wide_to_narrow" else "part"
     return (
-        f"{len(report.parts)} parts, {r2}token coverage {report.token_coverage:.0%}, "
+        f"{n} {what}{'s' if n != 1 else ''}, {r2}token coverage {report.token_coverage:.0%}, "
         f"{report.n_groups} concept group{'s' if report.n_groups != 1 else ''}"
     )
 
