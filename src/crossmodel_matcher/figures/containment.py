@@ -27,8 +27,10 @@ from crossmodel_matcher.schemas import RELATION_CONTAINMENT, Match, MatchReport
 
 KIND = "containment"
 MAX_LABELLED = 5
-"""Points named on the plane: counterparts first, then by rank."""
-_OFFSETS = [(dx, dy) for dy in (10, -30, 40, -60, 70, -90, 100, -120) for dx in (12, -12)]
+"""Points named on the plane: counterparts first (always named), then the best-ranked others
+while fewer than MIN_LABELLED are named (only where a label fits clear of the rest)."""
+MIN_LABELLED = 3
+_OFFSETS = [(dx, dy) for dy in (10, -30, 40, -60, 70, -90, 100, -120, 130, -150) for dx in (12, -12)]
 """Label positions tried in turn (points from the dot) until one is inside the axes and covers
 no dot and no earlier label; failing that, the first inside the axes."""
 
@@ -55,10 +57,12 @@ def _size(m: Match, top: float) -> float:
     return 30.0 + 470.0 * math.sqrt(count / top)
 
 
-def _labelled(report: MatchReport) -> list[Match]:
+def _labelled(report: MatchReport) -> list[tuple[Match, bool]]:
+    """(match, must be named): counterparts first, then the best-ranked others."""
     counterparts = set(report.counterpart_ids)
-    ordered = sorted(report.matches, key=lambda m: (m.target_feature not in counterparts, m.rank))
-    return ordered[:MAX_LABELLED]
+    named = [(m, True) for m in report.matches if m.target_feature in counterparts][:MAX_LABELLED]
+    others = [m for m in report.matches if m.target_feature not in counterparts]
+    return named + [(m, False) for m in others[: max(MIN_LABELLED - len(named), 0)]]
 
 
 def _draw_regions(ax, contained: bool) -> None:
@@ -128,7 +132,7 @@ def _label_points(fig, ax, report: MatchReport, xf: str, yf: str) -> None:
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     placed = [_dot_box(ax, m, xf, yf) for m in report.matches]  # labels cover no dot either
-    for m in _labelled(report):
+    for m, must in _labelled(report):
         tokens = short_tokens([t.token for t in m.shared_tokens])
         point = (getattr(m.evidence, xf) or 0.0, getattr(m.evidence, yf) or 0.0)
         boxes = []
@@ -144,6 +148,9 @@ def _label_points(fig, ax, report: MatchReport, xf: str, yf: str) -> None:
                 break
             if inside and not boxes:
                 boxes.append((offset, box))
+        clear_found = bool(boxes) and not any(boxes[0][1].overlaps(o) for o in placed)
+        if not (must or clear_found):
+            continue  # an optional label that would cover others is left out
         offset, box = boxes[0] if boxes else (_OFFSETS[0], None)
         _annotate(ax, m, point, offset, tokens)
         if box is not None:
