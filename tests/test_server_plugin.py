@@ -41,6 +41,10 @@ def test_plugin_manifest_and_skill_link():
     assert config["command"] == "sh"
     assert config["args"] == ["${CLAUDE_PLUGIN_ROOT}/scripts/plugin-server.sh", "serve"]
     assert LAUNCHER.is_file() and os.access(LAUNCHER, os.X_OK)
+    # the repository is its own marketplace: /plugin marketplace add <repo>, then /plugin install
+    market = json.loads((ROOT / ".claude-plugin" / "marketplace.json").read_text())
+    assert market["owner"]["name"] and [p["name"] for p in market["plugins"]] == [plugin["name"]]
+    assert market["plugins"][0]["source"] == "./"
 
 
 @pytest.mark.anyio
