@@ -18,7 +18,7 @@ from pathlib import Path
 
 from crossmodel_matcher.demo import ensure_demo_pair
 from crossmodel_matcher.figures import containment_plane, decomposition_bars, pair_overview
-from crossmodel_matcher.figures.views import CONTAINMENT_TOP_N
+from crossmodel_matcher.figures.kinds import CONTAINMENT_TOP_N
 from crossmodel_matcher.matcher import Matcher
 
 TARGET_MS = 300.0

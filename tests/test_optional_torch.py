@@ -42,7 +42,17 @@ def test_torch_checkpoint_without_torch_names_the_extra(monkeypatch, tmp_path):
         checkpoint_reader._read_state_dict(tmp_path / "sae.pth")
 
 
-def test_serving_and_drawing_never_import_torch():
+def test_serving_imports_neither_torch_nor_matplotlib():
+    code = (
+        "import sys\n"
+        "import crossmodel_matcher.cli, crossmodel_matcher.server\n"
+        "print('torch' in sys.modules, 'matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
+def test_drawing_never_imports_torch():
     code = (
         "import sys\n"
         "import crossmodel_matcher.cli, crossmodel_matcher.server, crossmodel_matcher.figures.views\n"

@@ -8,17 +8,11 @@ import struct
 import pytest
 
 from crossmodel_matcher.cli import main
-from crossmodel_matcher.figures.views import FIGURE_KINDS
-from crossmodel_matcher.report_cli import KINDS
 from tests.browser import Browser, find_chromium
 
 MEASURE_IMAGES = """JSON.stringify(Array.from(document.images).map(i => ({
   id: i.closest('figure').id, complete: i.complete, natural: [i.naturalWidth, i.naturalHeight],
   shown: [i.clientWidth, i.clientHeight]})))"""
-
-
-def test_report_kinds_are_the_figure_kinds():
-    assert KINDS == FIGURE_KINDS
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from crossmodel_matcher.figures.kinds import FIGURE_KINDS
 from crossmodel_matcher.pair_source import add_pair_argument, resolve_pair_dir
-
-KINDS = ("containment", "decomposition", "overview")  # checked against figures.views.FIGURE_KINDS in tests
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--figure",
-        choices=KINDS,
+        choices=FIGURE_KINDS,
         default="containment",
         help="which figure --out FILE.png draws (default containment)",
     )

@@ -11,7 +11,6 @@
 """`crossmodel-matcher serve`: the MCP server (stdio, or streamable HTTP on 127.0.0.1)."""
 
 import argparse
-import functools
 import hmac
 import logging
 import os
@@ -32,10 +31,12 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
+from crossmodel_matcher.figure_tools import register_figures
 from crossmodel_matcher.matcher import Matcher, MatcherInputError
 from crossmodel_matcher.matcher.decompose import MAX_PARTS
 from crossmodel_matcher.matcher.search import MAX_TOP_N, RANK_KEYS
-from crossmodel_matcher.pair_source import add_pair_argument, resolve_pair_dir
+from crossmodel_matcher.pair_loader import PairLoader, PairLoadError
+from crossmodel_matcher.pair_source import PAIR_ENV, add_pair_argument, resolve_pair_dir
 from crossmodel_matcher.schemas import (
     TOP_K_TOKENS,
     AlignmentSummary,
@@ -124,10 +125,15 @@ class PairShape:
 
 @dataclass
 class ServerState:
-    """What the lifespan yields: the loaded matcher and the worker-thread limiter."""
+    """What the lifespan yields: the pair's loader and the worker-thread limiter."""
 
-    matcher: Matcher
+    loader: PairLoader[Matcher]
     limiter: anyio.CapacityLimiter
+
+    @property
+    def matcher(self) -> Matcher:
+        """The loaded matcher; blocks until the pair is loaded: call it on a worker thread."""
+        return self.loader.get()
 
 
 # ---- server -----------------------------------------------------------------------------
@@ -145,29 +151,47 @@ def create_server(
     if max_threads < 1:
         raise ValueError(f"max_threads must be >= 1, got {max_threads}")
     if matcher is not None:
-        shape = PairShape.of_matcher(matcher)
-        source = "the preloaded pair"
+        shape, source, load = PairShape.of_matcher(matcher), "the preloaded pair", None
     else:
-        pair_dir = Path(pair_dir) if pair_dir is not None else resolve_pair_dir(None)
-        shape = PairShape.of_dir(pair_dir)
-        source = str(pair_dir)
+        shape, source, load = _pair_to_load(pair_dir)
 
     loaded: dict[str, ServerState] = {}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
-        m = matcher
-        if m is None:
-            m = await anyio.to_thread.run_sync(Matcher.from_dir, pair_dir)
-            if PairShape.of_matcher(m) != shape:
-                raise PairFormatError(f"{pair_dir}: the pair changed on disk while the server started")
+        # The pair loads on a thread of its own: `initialize` is answered at once, queries wait.
+        loader = PairLoader.ready(matcher) if load is None else PairLoader(load, source)
         logger.info("serving %s (feature ids %s)", source, shape.ranges())
-        state = loaded["state"] = ServerState(m, anyio.CapacityLimiter(max_threads))
+        state = loaded["state"] = ServerState(loader, anyio.CapacityLimiter(max_threads))
         yield state
 
     server = MCPServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
     _register(server, shape, lambda: loaded["state"])
     return server
+
+
+def _pair_to_load(pair_dir: str | Path | None) -> tuple[PairShape, str, Callable[[], Matcher]]:
+    """Shape, name and loader of a pair directory, or of the demo pair (built on first use).
+
+    Only the manifest is read here (a bad one fails now); the rest loads on the loader thread.
+    """
+    if pair_dir is None and not os.environ.get(PAIR_ENV):
+        from crossmodel_matcher import demo
+
+        built = demo.demo_pair_dir()
+        if not (built / "pair.json").is_file():  # the first start builds it in the background
+            shape = PairShape(("full", "ultra"), {"full": demo.N_FULL, "ultra": demo.N_ULTRA})
+            return shape, f"the demo pair (building into {built})", lambda: Matcher.from_dir(demo.ensure_demo_pair())
+    pair_dir = Path(pair_dir) if pair_dir is not None else resolve_pair_dir(None)
+    shape = PairShape.of_dir(pair_dir)
+
+    def load() -> Matcher:
+        m = Matcher.from_dir(pair_dir)
+        if PairShape.of_matcher(m) != shape:
+            raise PairFormatError(f"{pair_dir}: the pair changed on disk while the server started")
+        return m
+
+    return shape, str(pair_dir), load
 
 
 def _version() -> str:
@@ -183,8 +207,8 @@ async def _run(ctx: Context, tool: str, query: Callable[[Matcher], T]) -> T:
     """Run one matcher query off the event loop; map its failures to ToolError."""
     state: ServerState = ctx.request_context.lifespan_context
     try:
-        return await anyio.to_thread.run_sync(query, state.matcher, limiter=state.limiter)
-    except MatcherInputError as exc:
+        return await anyio.to_thread.run_sync(lambda: query(state.matcher), limiter=state.limiter)
+    except (MatcherInputError, PairLoadError) as exc:
         raise ToolError(str(exc)) from None
     except Exception:
         logger.exception("%s failed unexpectedly", tool)
@@ -362,14 +386,18 @@ def _register(server: MCPServer, shape: PairShape, state: Callable[[], ServerSta
     @server.resource(
         "pair://alignment", name="pair_alignment", title="Model-wide alignment", mime_type="application/json"
     )
-    def alignment_resource() -> str:
+    async def alignment_resource() -> str:
         """The pair's alignment summary, as pair_alignment returns it."""
-        return state().matcher.alignment_summary().model_dump_json(indent=2)
+        st = state()
+        summary = await anyio.to_thread.run_sync(lambda: st.matcher.alignment_summary(), limiter=st.limiter)
+        return summary.model_dump_json(indent=2)
 
     @server.resource("pair://info", name="pair_info", title="Loaded model pair", mime_type="application/json")
-    def pair_info() -> str:
+    async def pair_info() -> str:
         """The loaded model pair, as list_models returns it."""
-        return state().matcher.info().model_dump_json(indent=2)
+        st = state()
+        info = await anyio.to_thread.run_sync(lambda: st.matcher.info(), limiter=st.limiter)
+        return info.model_dump_json(indent=2)
 
     @server.resource(
         "feature://{model}/{feature}",
@@ -390,9 +418,9 @@ def _register(server: MCPServer, shape: PairShape, state: Callable[[], ServerSta
         st = state()
         try:
             summary = await anyio.to_thread.run_sync(
-                functools.partial(st.matcher.describe_feature, model, fid), limiter=st.limiter
+                lambda: st.matcher.describe_feature(model, fid), limiter=st.limiter
             )
-        except MatcherInputError as exc:
+        except (MatcherInputError, PairLoadError) as exc:
             raise ResourceNotFoundError(str(exc)) from None
         except Exception:
             logger.exception("feature://%s/%s failed unexpectedly", model, feature)
@@ -400,6 +428,8 @@ def _register(server: MCPServer, shape: PairShape, state: Callable[[], ServerSta
                 "internal error reading the feature; details are in the server's log"
             ) from None
         return summary.model_dump_json(indent=2)
+
+    register_figures(server, Model, Feature, _run, lambda: state().matcher, lambda: state().limiter)
 
 
 # ---- HTTP -------------------------------------------------------------------------------
@@ -532,17 +562,16 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--max-threads must be at least 1, got {args.max_threads}")
     if not 0 <= args.port <= 65535:
         return _fail(f"--port must be in 0..65535, got {args.port}")
-    try:
-        pair_dir = resolve_pair_dir(args.pair)
-        if not pair_dir.is_dir():
-            return _fail(
-                f"pair directory {pair_dir} does not exist; pass --pair DIR or set $CROSSMODEL_MATCHER_PAIR"
-            )
-        matcher = Matcher.from_dir(pair_dir)
+    chosen = args.pair or os.environ.get(PAIR_ENV)
+    pair_dir = Path(chosen).expanduser() if chosen else None
+    if pair_dir is not None and not pair_dir.is_dir():
+        return _fail(f"pair directory {pair_dir} does not exist; pass --pair DIR or set ${PAIR_ENV}")
+    try:  # reads the manifest only: the pair itself loads while the transport opens
+        server = create_server(pair_dir=pair_dir, max_threads=args.max_threads)
     except PairFormatError as exc:
         return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"cannot read the pair in {args.pair or pair_dir}: {exc}")
+        return _fail(f"cannot read the pair in {pair_dir}: {exc}")
     token = os.environ.get(TOKEN_ENV) or None
     sock = None
     if args.transport == "http":
@@ -554,8 +583,6 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.host not in LOOPBACK_HOSTS and not token:
             logger.warning("listening on %s without a token: set $%s to require one", args.host, TOKEN_ENV)
-    server = create_server(matcher, max_threads=args.max_threads)
-    logger.info("loaded %s", pair_dir)
     try:
         if sock is None:
             anyio.run(server.run_stdio_async)

@@ -6,24 +6,13 @@ feature) gives the same picture everywhere.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from crossmodel_matcher.figures.containment import containment_plane
 from crossmodel_matcher.figures.decomposition import decomposition_bars
+from crossmodel_matcher.figures.kinds import CONTAINMENT_TOP_N, FIGURE_KINDS
 from crossmodel_matcher.figures.overview import pair_overview
 from crossmodel_matcher.figures.page import report_page
 from crossmodel_matcher.figures.style import FigureImage
 from crossmodel_matcher.matcher import Matcher, MatcherInputError
-
-FigureKind = Literal["containment", "decomposition", "overview"]
-FIGURE_KINDS: tuple[str, ...] = ("containment", "decomposition", "overview")
-FIGURE_KINDS_DOC = {
-    "containment": "a feature's top candidates on the containment plane (A in B vs B in A), by relation",
-    "decomposition": "a feature's parts (or a wide feature's parents) as stacked shares with their tokens",
-    "overview": "the whole pair: counterparts per model, narrow verdicts, split sizes (no feature needed)",
-}
-CONTAINMENT_TOP_N = 20
-"""Candidates drawn on the containment plane."""
 
 
 def render_figure(matcher: Matcher, kind: str, model: str | None = None, feature: int | None = None) -> FigureImage:
