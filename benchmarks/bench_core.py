@@ -28,6 +28,7 @@ from baseline_original import OriginalMatcher  # noqa: E402
 
 from crossmodel_matcher.demo import DEMO_SEED, ensure_demo_pair, generate, load_truth  # noqa: E402
 from crossmodel_matcher.matcher import Matcher  # noqa: E402
+from crossmodel_matcher.pair_source import open_pair
 from crossmodel_matcher.store.derive import top_examples_from_activations  # noqa: E402
 
 EXPECTED_VERDICT = {
@@ -199,7 +200,7 @@ def main() -> int:
 
     pair_dir = ensure_demo_pair(seed=args.seed)
     t0 = time.perf_counter()
-    m = Matcher.from_dir(pair_dir)
+    m = open_pair(pair_dir)
     load_s = time.perf_counter() - t0
     m.find_matches("full", 0, 10)  # touch once
     truth = load_truth(pair_dir)

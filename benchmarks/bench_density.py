@@ -25,8 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossmodel_matcher.demo import demo_vocab, generate_builds
-from crossmodel_matcher.matcher import Matcher
-from crossmodel_matcher.store.ingest import ModelSource, build_pair
+from crossmodel_matcher.pair_source import build_pair, open_pair
+from crossmodel_matcher.store.sources import ModelSource
 
 
 def random_activations(rng: np.random.Generator, n: int, f: int, per_row: int) -> sp.csr_matrix:
@@ -83,7 +83,7 @@ def main() -> int:
     rss_build = peak_rss_mb()
     del sources
     t0 = time.perf_counter()
-    m = Matcher.from_dir(pair_dir)
+    m = open_pair(pair_dir)
     t_load = time.perf_counter() - t0
     timings: dict[str, list[float]] = {}
     calls = {

@@ -20,6 +20,7 @@ from crossmodel_matcher.demo import ensure_demo_pair
 from crossmodel_matcher.figures import containment_plane, decomposition_bars, pair_overview
 from crossmodel_matcher.figures.kinds import CONTAINMENT_TOP_N
 from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.pair_source import open_pair
 
 TARGET_MS = 300.0
 TARGET_KB = 60.0
@@ -61,7 +62,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    m = Matcher.from_dir(ensure_demo_pair())
+    m = open_pair(ensure_demo_pair())
     results = {name: measure(draw, report, args.repeats) for name, draw, report in cases(m)}
     print(f"{'figure':<40} {'wall p50':>9} {'cpu p50':>8} {'PNG':>8} {'pixels':>8} {'same bytes':>10}")
     for name, r in results.items():

@@ -7,8 +7,9 @@ import pytest
 import scipy.sparse as sp
 
 from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.pair_source import build_pair, open_pair
 from crossmodel_matcher.store.derive import TokenRows
-from crossmodel_matcher.store.ingest import ModelSource, build_pair
+from crossmodel_matcher.store.sources import ModelSource
 
 TINY_VOCAB = ["<PAD>", "a", "b", "c", "d", "e", "w1", "w2"]
 # Ten shared examples e0..e9 (tokens by name), plus one example only each model saw.
@@ -79,7 +80,7 @@ def tiny_pair_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny(tiny_pair_dir) -> Matcher:
-    return Matcher.from_dir(tiny_pair_dir)
+    return open_pair(tiny_pair_dir)
 
 
 @pytest.fixture(scope="session")
@@ -92,4 +93,4 @@ def demo_pair_dir():
 
 @pytest.fixture(scope="session")
 def demo(demo_pair_dir) -> Matcher:
-    return Matcher.from_dir(demo_pair_dir)
+    return open_pair(demo_pair_dir)

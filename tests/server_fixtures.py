@@ -27,8 +27,9 @@ import pytest
 import scipy.sparse as sp
 
 from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.pair_source import build_pair, open_pair
 from crossmodel_matcher.store.derive import TokenRows
-from crossmodel_matcher.store.ingest import ModelSource, build_pair
+from crossmodel_matcher.store.sources import ModelSource
 
 N_EXAMPLES = 200
 N_FULL = 8
@@ -108,7 +109,7 @@ def small_pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_matcher(small_pair_dir: Path) -> Matcher:
-    return Matcher.from_dir(small_pair_dir)
+    return open_pair(small_pair_dir)
 
 
 # ---- helpers shared by the server tests ------------------------------------------------------

@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from crossmodel_matcher.cli import main as cli_main
-from crossmodel_matcher.store.ingest import InputError
-from crossmodel_matcher.store.inputs_reader import ModelInputs, build_pair_from_inputs
+from crossmodel_matcher.errors import InputError
+from crossmodel_matcher.pair_source import build_pair_from_inputs
+from crossmodel_matcher.store.inputs_reader import ModelInputs
 from tests.test_build_fixtures import (
     N_FULL,
     decoder_for,

@@ -10,8 +10,10 @@ import pytest
 
 from crossmodel_matcher.cli import main as cli_main
 from crossmodel_matcher.matcher import Matcher
-from crossmodel_matcher.store.ingest import ModelSource, build_pair_tables
-from crossmodel_matcher.store.inputs_reader import ModelInputs, build_pair_from_inputs
+from crossmodel_matcher.pair_source import build_pair_from_inputs, open_pair
+from crossmodel_matcher.store.ingest import build_pair_tables
+from crossmodel_matcher.store.inputs_reader import ModelInputs
+from crossmodel_matcher.store.sources import ModelSource
 from crossmodel_matcher.store.vocab_reader import derive_keys
 from tests.test_build_fixtures import (
     N_FULL,
@@ -35,7 +37,7 @@ FULL, ULTRA = make_world()
 
 def build(tmp: Path, full: ModelInputs, ultra: ModelInputs, **kw) -> tuple[Matcher, object]:
     summary = build_pair_from_inputs(tmp / "pair", [full, ultra], progress=False, **kw)
-    return Matcher.from_dir(tmp / "pair"), summary
+    return open_pair(tmp / "pair"), summary
 
 
 def assert_served(m: Matcher) -> None:
@@ -201,7 +203,7 @@ def test_checkpoints_decoder_and_activation_space(tmp_path):
         progress=False,
     )
     assert not s2.decoder_cosine and any("decoder cosine is off" in n for n in s2.notes)
-    m2 = Matcher.from_dir(out)
+    m2 = open_pair(out)
     assert (
         m2.pair.models[0].decoder is not None
         and m2.find_matches("full", 3).matches[0].evidence.decoder_cosine is None
@@ -240,7 +242,7 @@ def test_same_data_as_table_and_as_activations_gives_same_token_tables(tmp_path)
         vocab=_list_vocab(tmp_path),
         progress=False,
     )
-    ma, mb = Matcher.from_dir(tables.out_dir), Matcher.from_dir(acts.out_dir)
+    ma, mb = open_pair(tables.out_dir), open_pair(acts.out_dir)
     for a, b in zip(ma.pair.models, mb.pair.models):
         np.testing.assert_array_equal(a.top_token_ids, b.top_token_ids)
         np.testing.assert_array_equal(a.top_token_counts, b.top_token_counts)
@@ -331,4 +333,4 @@ def test_cli_build_prints_summary_and_replaces_only_with_force(tmp_path, capsys)
     assert cli_main([*args, "--force", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert [m["n_features"] for m in summary["models"]] == [N_FULL, N_ULTRA]
-    assert Matcher.from_dir(tmp_path / "pair").info().models[1].n_examples == len(ULTRA.weapon)
+    assert open_pair(tmp_path / "pair").info().models[1].n_examples == len(ULTRA.weapon)

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from crossmodel_matcher.store import activation_stream
+from crossmodel_matcher.errors import InputError
+from crossmodel_matcher.store import activation_stream, sources
 from crossmodel_matcher.store.activation_stream import CsrStream, TopK, sparsify_block
 from crossmodel_matcher.store.derive import TokenRows, top_examples_from_activations
-from crossmodel_matcher.store.ingest import InputError, ModelSource, build_pair_tables
+from crossmodel_matcher.store.ingest import build_pair_tables
+from crossmodel_matcher.store.sources import ModelSource
 from crossmodel_matcher.store.splatnlp_reader import read_efficient_store
 from crossmodel_matcher.store.vocab_reader import derive_keys, read_id_vocab, to_shared
 from tests.test_build_fixtures import SHARED_VOCAB, make_world, write_splatnlp_efficient, write_vocabs
@@ -60,7 +62,7 @@ def test_many_small_blocks_and_flushes_equal_core_path(tmp_path, monkeypatch, fl
         index = {t: i for i, t in enumerate(SHARED_VOCAB)}
         np.testing.assert_array_equal(to_shared(tokens, index, "v").indices, d.token_rows().indices)
         streams.append(stream)
-    monkeypatch.setattr(activation_stream, "BLOCK_BYTES", 8 * 4 * 20)  # blocks of 8 rows
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 8 * 4 * 20)  # blocks of 8 rows
     monkeypatch.setattr(activation_stream, "CROSS_FLUSH_ROWS", flush_rows)
     monkeypatch.setattr(activation_stream, "CROSS_GROUP_CELLS", 3 * 8 if flush_rows < 100 else 1 << 24)
     core_sources, streamed_sources = _sources(None, None), _sources(*streams)

@@ -23,9 +23,10 @@ import scipy.sparse as sp
 
 from crossmodel_matcher import compat
 from crossmodel_matcher.compat import FeatureMatcher, MatchingReport, load_context
-from crossmodel_matcher.matcher import Matcher, MatcherInputError
-from crossmodel_matcher.matcher.search import CandidateScores
-from crossmodel_matcher.pair_source import PAIR_ENV
+from crossmodel_matcher.matcher import MatcherInputError
+from crossmodel_matcher.matcher.candidates import CandidateScores
+from crossmodel_matcher.pair_choice import PAIR_ENV
+from crossmodel_matcher.pair_source import build_pair, open_pair
 from crossmodel_matcher.schemas import (
     OVERLAP_MODERATE,
     OVERLAP_STRONG,
@@ -34,7 +35,7 @@ from crossmodel_matcher.schemas import (
     SCORE_STRONG,
 )
 from crossmodel_matcher.store.derive import TokenRows, top_examples_from_activations
-from crossmodel_matcher.store.ingest import ModelSource, build_pair
+from crossmodel_matcher.store.sources import ModelSource
 
 REPO = Path(__file__).resolve().parents[1]
 VENDORED_SEED = Path(__file__).parent / "data" / "seed_skill.md"
@@ -228,7 +229,7 @@ def test_contexts_of_one_pair_share_one_matcher(tiny_pair):
 
 
 def test_load_context_takes_a_loaded_matcher(tiny_pair):
-    m = Matcher.from_dir(tiny_pair)
+    m = open_pair(tiny_pair)
     ctx = load_context("ultra", m)
     assert ctx.matcher is m and ctx.pair_dir is None
     assert FeatureMatcher(ctx).target_ctx.matcher is m

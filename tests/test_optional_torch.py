@@ -34,8 +34,8 @@ def test_dense_statistics_fall_back_to_numpy_when_torch_is_missing(monkeypatch):
 
 
 def test_torch_checkpoint_without_torch_names_the_extra(monkeypatch, tmp_path):
+    from crossmodel_matcher.errors import InputError
     from crossmodel_matcher.store import checkpoint_reader
-    from crossmodel_matcher.store.ingest import InputError
 
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(InputError, match=r"needs torch.*\[import\]"):
@@ -56,7 +56,7 @@ def test_drawing_never_imports_torch():
     code = (
         "import sys\n"
         "import crossmodel_matcher.cli, crossmodel_matcher.server, crossmodel_matcher.figures.views\n"
-        "import crossmodel_matcher.report_cli, crossmodel_matcher.demo\n"
+        "import crossmodel_matcher.cli.report, crossmodel_matcher.demo\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

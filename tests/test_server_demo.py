@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 
 from crossmodel_matcher.demo import load_truth
-from crossmodel_matcher.demo_session import choose_features, truth_line
+from crossmodel_matcher.demo.session import choose_features, truth_line
 from crossmodel_matcher.server import create_server
 
 pytestmark = pytest.mark.demo

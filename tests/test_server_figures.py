@@ -101,13 +101,13 @@ async def test_figure_resource_errors(server):
 async def test_initialize_is_answered_while_the_pair_loads(small_pair_dir, small_matcher, monkeypatch):
     """The pair loads on its own thread: tools/list answers at once, queries wait for the pair."""
     release = threading.Event()
-    real_load = server_module.Matcher.from_dir
+    real_load = server_module.open_pair
 
     def slow_load(path):
         assert release.wait(30), "the test never released the load"
         return real_load(path)
 
-    monkeypatch.setattr(server_module.Matcher, "from_dir", slow_load)
+    monkeypatch.setattr(server_module, "open_pair", slow_load)
     server = create_server(pair_dir=small_pair_dir)
     async with Client(server) as client:
         names = {t.name for t in (await client.list_tools()).tools}  # answered before any load
@@ -121,7 +121,7 @@ async def test_a_pair_that_fails_to_load_is_a_tool_error(small_pair_dir, monkeyp
     def broken(path):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(server_module.Matcher, "from_dir", broken)
+    monkeypatch.setattr(server_module, "open_pair", broken)
     server = create_server(pair_dir=small_pair_dir)
     async with Client(server) as client:
         for tool in ("list_models", "find_matches"):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from mcp import Client
 
 from crossmodel_matcher.matcher.decompose import MAX_PARTS
-from crossmodel_matcher.matcher.search import MAX_TOP_N, RANK_KEYS
+from crossmodel_matcher.rules import MAX_TOP_N, RANK_KEYS
 from crossmodel_matcher.schemas import (
     TOP_K_TOKENS,
     AlignmentSummary,

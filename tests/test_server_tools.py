@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.matcher.decompose import MAX_PARTS
-from crossmodel_matcher.matcher.search import MAX_TOP_N, RANK_KEYS
+from crossmodel_matcher.rules import MAX_TOP_N, RANK_KEYS
 from crossmodel_matcher.schemas import (
     AlignmentSummary,
     ComparisonReport,

@@ -13,12 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from crossmodel_matcher.errors import PairLoadError
+
 T = TypeVar("T")
 logger = logging.getLogger("crossmodel_matcher.server")
-
-
-class PairLoadError(RuntimeError):
-    """The pair could not be loaded; the message says which and why."""
 
 
 class PairLoader(Generic[T]):

@@ -1,28 +1,63 @@
-"""Which pair directory to load: --pair, else $CROSSMODEL_MATCHER_PAIR, else the demo pair."""
+"""Opening, warming and building a pair: the one place above both `store` and `matcher`.
+
+`open_pair` loads a pair directory and warms it (null model, alignment from its cache or
+computed); `build_pair` builds tables from two sources, computes the alignment and writes
+both atomically; `build_pair_from_inputs` does the same from declared input files.
+"""
 
 from __future__ import annotations
 
-import argparse
-import os
+import json
+import time
 from pathlib import Path
 
-PAIR_ENV = "CROSSMODEL_MATCHER_PAIR"
+from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.matcher.alignment import CACHE_NAME
+from crossmodel_matcher.store.format import load_pair, write_pair
+from crossmodel_matcher.store.ingest import build_pair_tables
+from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs, build_summary, read_inputs
+from crossmodel_matcher.store.sources import ModelSource
 
 
-def add_pair_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--pair",
-        metavar="DIR",
-        default=None,
-        help=f"model pair directory (default: ${PAIR_ENV}, else the demo pair, built on first use)",
-    )
+def open_pair(pair_dir: str | Path, progress: bool = False) -> Matcher:
+    """Load a pair directory (validated, memory-mapped) and warm it: null model, alignment."""
+    return Matcher(load_pair(pair_dir), pair_dir, progress)
 
 
-def resolve_pair_dir(pair: str | None, progress: bool = True) -> Path:
-    """The pair directory to load; builds the demo pair into the cache when none is named."""
-    chosen = pair or os.environ.get(PAIR_ENV)
-    if chosen:
-        return Path(chosen).expanduser()
-    from crossmodel_matcher.demo import ensure_demo_pair
+def build_pair(
+    vocab: list[str],
+    source_a: ModelSource,
+    source_b: ModelSource,
+    out_dir: str | Path,
+    description: str = "",
+    progress: bool = True,
+    extra_manifest: dict | None = None,
+) -> Path:
+    """Build tables from two sources and write the pair directory atomically.
 
-    return ensure_demo_pair(progress=progress)
+    The model-wide alignment (null model, decompositions, unique features) is computed here
+    too and written with the pair, so serving it never waits for it.
+    """
+    pair = build_pair_tables(vocab, source_a, source_b, description, progress)
+    alignment = Matcher(pair, progress=progress).alignment.data
+    return write_pair(pair, out_dir, extra_manifest, text_files={CACHE_NAME: json.dumps(alignment)})
+
+
+def build_pair_from_inputs(
+    out_dir: str | Path,
+    models: list[ModelInputs],
+    vocab: str | Path | None = None,
+    weapon_vocab: str | Path | None = None,
+    description: str = "",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> BuildSummary:
+    """Read, check and map both models' inputs, then build and write the pair atomically.
+
+    Raises `InputError` naming the file, the field and the fix; nothing is written then.
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir).expanduser().resolve()
+    shared, sources, manifest = read_inputs(out, models, vocab, weapon_vocab, overwrite)
+    build_pair(shared, sources[0], sources[1], out, description, progress, manifest)
+    return build_summary(out, sources, time.perf_counter() - t0)

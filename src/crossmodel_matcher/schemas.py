@@ -11,16 +11,25 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# ---------------------------------------------------------------------------------------
-# Constants of the original method (one source of truth).
-TOP_K_TOKENS = 50
-"""Size of a feature's top-token set (the original's `most_common(50)`)."""
-TOP_FRACTION_DIVISOR = 10
-"""The original kept `max(1, n // 10)` of a feature's top rows: the top 10%."""
-MAX_TOP_ROWS = 1000
-"""The original read at most 1,000 rows of a feature."""
-COMBINED_JACCARD_WEIGHT = 0.4
-COMBINED_CORRELATION_WEIGHT = 0.6
+from crossmodel_matcher.rules import (  # noqa: F401  (re-exported: the bands' thresholds)
+    CALIBRATED_MODERATE,
+    CALIBRATED_STRONG,
+    COMBINED_CORRELATION_WEIGHT,
+    COMBINED_JACCARD_WEIGHT,
+    COUNTERPART_MIN_CONTAINMENT,
+    COUNTERPART_MIN_WEIGHTED_OVERLAP,
+    MAX_TOP_ROWS,
+    OVERLAP_MODERATE,
+    OVERLAP_STRONG,
+    RELATED_MIN_CORRELATION,
+    RELATION_CONTAINMENT,
+    SCORE_GOOD,
+    SCORE_MODERATE,
+    SCORE_STRONG,
+    TOP_FRACTION_DIVISOR,
+    TOP_K_TOKENS,
+)
+
 COMBINED_SCORE_FORMULA = (
     "combined_score = 0.4 * jaccard + 0.6 * activation_correlation if activation_correlation > 0 "
     "else jaccard (the original formula; correlation is full-stream Pearson over aligned examples)"
@@ -29,15 +38,6 @@ MATCH_SCORE_FORMULA = (
     "match_score = 0.7 * max(activation_correlation, 0) + 0.3 * weighted_overlap with activations; "
     "weighted_overlap alone without them (used for ranking)"
 )
-
-# Token-overlap bands of the original skill: Jaccard of the two top-50 token sets.
-OVERLAP_STRONG = 0.3
-OVERLAP_MODERATE = 0.1
-# Bands of the original notes on the combined score.
-SCORE_STRONG = 0.5
-SCORE_GOOD = 0.3
-SCORE_MODERATE = 0.1
-
 
 class OverlapBand(StrEnum):
     """Token-overlap band: strong > 0.3, moderate 0.1-0.3, weak < 0.1 (the original skill)."""
@@ -83,35 +83,7 @@ BANDS_DOC = {
     ">= 0.5 with a containment relation strong, >= 0.25 moderate, else weak",
 }
 
-# ---------------------------------------------------------------------------------------
-# Counterpart and relation thresholds (activations); token-only fallbacks.
-RELATION_CONTAINMENT = 0.6
-"""Directed containment at which one feature counts as inside the other (Matryoshka MCS)."""
-COUNTERPART_MIN_CONTAINMENT = RELATION_CONTAINMENT
-"""A counterpart is a feature in a containment relation (same, parent or child): one fires on at
-least 60% of the other's examples, they correlate positively over the full aligned stream, and
-the co-firing beats chance (best-of-N null)."""
-RELATED_MIN_CORRELATION = 0.2
-"""Correlation at which two features that contain neither one another count as `related`."""
-COUNTERPART_MIN_WEIGHTED_OVERLAP = 0.25
-"""Without activations: weighted token overlap a counterpart must reach."""
 Relation = Literal["same", "parent", "child", "part-of-polysemantic", "related", "none"]
-RELATIONS_DOC = {
-    "same": "each fires on >= 60% of the other's examples: one-to-one",
-    "parent": "the target fires on >= 60% of the source's examples, not the reverse: broader",
-    "child": "the source fires on >= 60% of the target's examples, not the reverse: a refinement",
-    "part-of-polysemantic": "one of the unrelated parts a polysemantic narrow feature falls apart into",
-    "related": "they co-fire and correlate, but neither contains the other",
-    "none": "no evidence of a relation above chance",
-}
-
-# Calibrated band: the match must beat the best of N random candidates (best-of-N null) first.
-CALIBRATED_STRONG = 0.5
-CALIBRATED_MODERATE = 0.25
-CALIBRATED_BAND_DOC = (
-    "chance: not above the best-of-N null (p >= 0.01); otherwise by match_score: "
-    "strong >= 0.5 (and a containment relation), moderate >= 0.25, weak below"
-)
 
 
 class CalibratedBand(StrEnum):
@@ -148,11 +120,6 @@ class TokenWeight(_Report):
     token: str
     weight: float = Field(description="Lift-based weight: share of top examples x log(lift).")
     count: int = Field(0, description="Count among the feature's top-10% examples (original).")
-
-
-class FeatureRef(_Report):
-    model: str
-    feature: int
 
 
 class FeatureSummary(_Report):

@@ -6,13 +6,14 @@ feature) gives the same picture everywhere.
 
 from __future__ import annotations
 
+from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.figures.containment import containment_plane
 from crossmodel_matcher.figures.decomposition import decomposition_bars
 from crossmodel_matcher.figures.kinds import CONTAINMENT_TOP_N, FIGURE_KINDS
 from crossmodel_matcher.figures.overview import pair_overview
 from crossmodel_matcher.figures.page import report_page
 from crossmodel_matcher.figures.style import FigureImage
-from crossmodel_matcher.matcher import Matcher, MatcherInputError
+from crossmodel_matcher.matcher import Matcher
 
 
 def render_figure(matcher: Matcher, kind: str, model: str | None = None, feature: int | None = None) -> FigureImage:

@@ -10,29 +10,31 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from crossmodel_matcher.matcher.null import CHANCE_ALPHA, best_of_n, cofire_p_values
-from crossmodel_matcher.schemas import (
-    COUNTERPART_MIN_CONTAINMENT,
-    RELATION_CONTAINMENT,
-    AlignmentSummary,
-    SideAlignment,
-)
+from crossmodel_matcher.matcher.null import best_of_n, cofire_p_values
+from crossmodel_matcher.progress import progress_bar
+from crossmodel_matcher.rules import CHANCE_ALPHA, DEFAULT_MAX_PARTS, counterpart_candidates, same_mask
+from crossmodel_matcher.schemas import AlignmentSummary, DecompositionReport, SideAlignment
+from crossmodel_matcher.tables import PairTables
+
+Decompose = Callable[[str, int, int], DecompositionReport]
+"""(model, feature, max_parts) -> that feature's decomposition."""
 
 CACHE_NAME = "cache/alignment-v1.json"
 BLOCK = 256
 log = logging.getLogger(__name__)
 
 
-def counterpart_flags(matcher, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per source feature: has a counterpart above chance; has a `same` one (vectorised)."""
-    pair = matcher.pair
+def counterpart_flags(pair: PairTables, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per source feature: has a counterpart above chance; has a `same` one (vectorised).
+
+    The same rule as `evidence.has_counterpart` (rules.counterpart_candidates), block-wise."""
     src, tgt = pair.model(source), pair.other(source)
     n = pair.n_aligned
     has = np.zeros(src.n_features, dtype=bool)
@@ -57,7 +59,7 @@ def counterpart_flags(matcher, source: str) -> tuple[np.ndarray, np.ndarray]:
                          out=np.zeros_like(sab), where=denom > 1e-12)
         t_s = cof / np.maximum(src.col_nnz[lo:hi, None], 1)
         s_t = cof / np.maximum(tgt.col_nnz[None, :], 1)
-        cand = (corr > 0) & (np.maximum(t_s, s_t) >= COUNTERPART_MIN_CONTAINMENT)
+        cand = counterpart_candidates(corr, t_s, s_t)
         rows, cols = np.nonzero(cand)
         if len(rows):
             p = best_of_n(
@@ -66,7 +68,7 @@ def counterpart_flags(matcher, source: str) -> tuple[np.ndarray, np.ndarray]:
             )
             ok = p < CHANCE_ALPHA
             has[lo + rows[ok]] = True
-            both = (t_s[rows, cols] >= RELATION_CONTAINMENT) & (s_t[rows, cols] >= RELATION_CONTAINMENT)
+            both = same_mask(t_s[rows, cols], s_t[rows, cols])
             same[lo + rows[ok & both]] = True
     has &= ~src.dead
     same &= ~src.dead
@@ -99,28 +101,30 @@ class Alignment:
             self.data["dead"][model], dtype=bool))]
 
 
-def compute_alignment(matcher, progress: bool = True) -> dict:
-    """Everything the alignment summary needs; a progress bar on stderr while it runs."""
-    t0 = time.perf_counter()
-    pair = matcher.pair
+def _narrow_verdicts(pair: PairTables, decompose: Decompose, progress: bool):
+    """The narrow model (None at equal widths) and the verdict and parts of each live feature."""
     a, b = pair.models
     narrow = a if a.n_features < b.n_features else b if b.n_features < a.n_features else None
     verdicts: dict[int, str] = {}
     parts: dict[int, list[int]] = {}
     if narrow is not None:
         live = np.flatnonzero(~narrow.dead)
-        for i, f in enumerate(live):
-            rep = matcher.find_decomposition(narrow.name, int(f), 12)
-            verdicts[int(f)] = rep.verdict
-            parts[int(f)] = rep.part_ids
-            if progress and (i % 64 == 0 or i == len(live) - 1):
-                _bar("decomposing narrow features", i + 1, len(live))
+        with progress_bar("[alignment] decomposing narrow features", len(live), "features", progress) as bar:
+            for f in live:
+                rep = decompose(narrow.name, int(f), DEFAULT_MAX_PARTS)
+                verdicts[int(f)] = rep.verdict
+                parts[int(f)] = rep.part_ids
+                bar.update(1)
+    return narrow, verdicts, parts
+
+
+def compute_alignment(pair: PairTables, decompose: Decompose, progress: bool = True) -> dict:
+    """Everything the alignment summary needs; a progress bar on stderr while it runs."""
+    t0 = time.perf_counter()
+    narrow, verdicts, parts = _narrow_verdicts(pair, decompose, progress)
     has, same, sides = {}, {}, []
     for m in pair.models:
-        h, s = counterpart_flags(matcher, m.name)
-        has[m.name], same[m.name] = h, s
-        if progress:
-            _bar(f"counterparts of {m.name}", 1, 1)
+        has[m.name], same[m.name] = counterpart_flags(pair, m.name)
     for m in pair.models:
         live = int((~m.dead).sum())
         sides.append(
@@ -145,8 +149,6 @@ def compute_alignment(matcher, progress: bool = True) -> dict:
         n_polysemantic=counts.get("polysemantic", 0),
     )
     log.info("alignment computed in %.1f s", time.perf_counter() - t0)
-    if progress:
-        print(file=sys.stderr)
     return {
         "narrow_model": None if narrow is None else narrow.name,
         "narrow_verdicts": {str(k): v for k, v in verdicts.items()},
@@ -157,7 +159,9 @@ def compute_alignment(matcher, progress: bool = True) -> dict:
     }
 
 
-def load_or_build(matcher, pair_dir: Path | None, progress: bool = True) -> Alignment:
+def load_or_build(
+    pair: PairTables, pair_dir: Path | None, decompose: Decompose, progress: bool = True
+) -> Alignment:
     """The cached alignment of the pair at `pair_dir`, built and cached when missing."""
     path = None if pair_dir is None else Path(pair_dir) / CACHE_NAME
     if path is not None and path.is_file():
@@ -165,7 +169,7 @@ def load_or_build(matcher, pair_dir: Path | None, progress: bool = True) -> Alig
             return Alignment(json.loads(path.read_text()))
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring unreadable alignment cache %s (%s); rebuilding", path, exc)
-    data = compute_alignment(matcher, progress)
+    data = compute_alignment(pair, decompose, progress)
     if path is not None:
         try:
             path.parent.mkdir(exist_ok=True)
@@ -175,10 +179,3 @@ def load_or_build(matcher, pair_dir: Path | None, progress: bool = True) -> Alig
         except OSError as exc:
             log.warning("could not cache the alignment at %s (%s); kept in memory", path, exc)
     return Alignment(data)
-
-
-def _bar(label: str, done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    print(f"\r[alignment] {label:30s} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
-          end="", file=sys.stderr, flush=True)

@@ -11,30 +11,56 @@ Without activations, parts are chosen by greedy coverage of the feature's token 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import nnls
 
-from crossmodel_matcher.matcher.search import CandidateScores, CrossModelMatcher, MatcherInputError
-from crossmodel_matcher.matcher.tables import ModelTables
-from crossmodel_matcher.schemas import (
-    DecompositionPart,
-    DecompositionReport,
-    EvidenceRecord,
-    Signal,
-    Verdict,
+from crossmodel_matcher.errors import MatcherInputError
+from crossmodel_matcher.matcher import readings
+from crossmodel_matcher.matcher.candidates import CandidateScores, check_feature, direction, model_of
+from crossmodel_matcher.matcher.tokens import distinctive_tokens
+from crossmodel_matcher.rules import (
+    BRIEF_TOKENS,
+    CANDIDATE_POOL,
+    COUNTERPART_MIN_WEIGHTED_OVERLAP,
+    DEFAULT_MAX_PARTS,
+    GROUP_MIN_OVERLAP,
+    MAX_PARTS,
+    MIN_EXPLAINED,
+    ONE_TO_ONE_MAX_REST,
+    PARENT_MIN_CONTAINMENT,
+    PARENT_MIN_CORRELATION,
+    PART_MIN_GAIN,
+    PART_MIN_INSIDE,
+    PART_MIN_TOKEN_GAIN,
+    SAME_MIN_CONTAINMENT,
+    check_range,
 )
+from crossmodel_matcher.schemas import DecompositionPart, DecompositionReport, PairEvidence, Signal, Verdict
+from crossmodel_matcher.tables import ModelTables, PairTables
 
-MAX_PARTS = 24
-CANDIDATE_POOL = 64
-PART_MIN_INSIDE = 0.5  # P(source fires | part fires): a part lies mostly inside the source
-PART_MIN_GAIN = 0.01  # R^2 a part must add
-PART_MIN_TOKEN_GAIN = 0.05  # token coverage a part must add (tokens only)
-GROUP_MIN_OVERLAP = 0.2  # weighted token overlap that puts two parts in one concept group
-MIN_EXPLAINED = 0.25  # below this R^2 (or token coverage) there is no counterpart
-SAME_MIN_CONTAINMENT = 0.6  # both ways: one part is the feature itself
-ONE_TO_ONE_MAX_REST = 0.1  # ...and the other parts together add less R^2 than this
-PARENT_MIN_CONTAINMENT = 0.5  # P(parent fires | wide feature fires)
+Scorer = Callable[[ModelTables, int], CandidateScores]
+"""(source model, feature) -> scores against every candidate, with their p-values."""
+EvidenceOf = Callable[[CandidateScores, int], PairEvidence]
+"""(scores, candidate position) -> that candidate's evidence."""
+
+
+@dataclass
+class Found:
+    """What a decomposition found, before it becomes a report."""
+
+    parts: list[int]
+    weights: list[float]
+    groups: list[int]
+    steps: list[float]
+    r2: float | None
+    coverage: float
+    verdict: Verdict
+    reason: str
+    method: str
+    signals: list[Signal]
 
 
 def _groups(model: ModelTables, parts: list[int], source_weights: np.ndarray) -> list[int]:
@@ -76,21 +102,20 @@ def _token_coverage(src_w: np.ndarray, part_w: np.ndarray) -> float:
 class Decomposer:
     """Decomposition queries over a matcher's pair."""
 
-    def __init__(self, matcher: CrossModelMatcher):
-        self.matcher = matcher
-        self.pair = matcher.pair
+    def __init__(self, pair: PairTables, score: Scorer, evidence: EvidenceOf):
+        self.pair = pair
+        self.score = score
+        self.evidence = evidence
 
-    def find_decomposition(self, model: str, feature: int, max_parts: int = 12) -> DecompositionReport:
+    def find_decomposition(
+        self, model: str, feature: int, max_parts: int = DEFAULT_MAX_PARTS
+    ) -> DecompositionReport:
         t0 = time.perf_counter()
-        m = self.matcher
-        src = m.model(model)
-        f = m.check_feature(src, feature)
-        if isinstance(max_parts, bool) or not isinstance(max_parts, (int, np.integer)):
-            raise MatcherInputError(f"max_parts must be an integer, got {max_parts!r}")
-        if not 1 <= max_parts <= MAX_PARTS:
-            raise MatcherInputError(f"max_parts={max_parts} is out of range: use 1..{MAX_PARTS}")
+        src = model_of(self.pair, model)
+        f = check_feature(src, feature)
+        check_range("max_parts", max_parts, 1, MAX_PARTS, MatcherInputError)
         tgt = self.pair.other(src.name)
-        cs = m.candidate_scores(src, f)
+        cs = self.score(src, f)
         if src.n_features > tgt.n_features:
             report = self._parents(src, f, tgt, cs, max_parts)
         elif self.pair.has_activations:
@@ -154,11 +179,10 @@ class Decomposer:
             best = max(range(len(parts)), key=lambda i: cs.correlation[parts[i]])
             parts, weights, groups = [parts[best]], [weights[best]], [0]
             n_groups = 1
-        return self._report(
-            src, f, tgt, cs, parts, weights, groups, steps, r2, coverage, verdict, reason,
-            method="greedy non-negative OMP with NNLS refit on full-stream activations",
-            signals=["tokens", "activations"], n_pool=n_pool,
-        )
+        return self._report(src, f, tgt, cs, Found(
+            parts, weights, groups, steps, r2, coverage, verdict, reason,
+            "greedy non-negative OMP with NNLS refit on full-stream activations", ["tokens", "activations"],
+        ))
 
     def _verdict(self, src, f, cs, parts, steps, n_groups, coverage) -> tuple[Verdict, str]:
         r2 = steps[-1] if steps else 0.0
@@ -229,37 +253,34 @@ class Decomposer:
             verdict, reason = "split", f"{len(chosen)} parts share tokens, coverage {prev:.0%}"
         else:
             verdict, reason = "polysemantic", f"{n_groups} unrelated token groups, coverage {prev:.0%}"
-        return self._report(
-            src, f, tgt, cs, chosen, [0.0] * len(chosen), groups, [], None, prev, verdict,
+        return self._report(src, f, tgt, cs, Found(
+            chosen, [0.0] * len(chosen), groups, [], None, prev, verdict,
             reason + " (tokens only: no activations loaded)",
-            method="greedy coverage of lift-weighted tokens (no activations loaded)",
-            signals=["tokens"], n_pool=len(pool),
-        )
+            "greedy coverage of lift-weighted tokens (no activations loaded)", ["tokens"],
+        ))
 
     # ---- wide feature: parents -----------------------------------------------------------------
     def _parents(self, src, f, tgt, cs, max_parts) -> DecompositionReport:
         if not self.pair.has_activations:
             order = np.argsort(-cs.weighted_overlap, kind="stable")[:max_parts]
-            parents = [int(p) for p in order if cs.weighted_overlap[p] >= 0.25][:1]
+            parents = [int(p) for p in order if cs.weighted_overlap[p] >= COUNTERPART_MIN_WEIGHTED_OVERLAP][:1]
             verdict: Verdict = "one_to_one" if parents else "no_counterpart"
             reason = "closest narrow feature by weighted token overlap (tokens only)"
-            return self._report(
-                src, f, tgt, cs, parents, [0.0] * len(parents), [0] * len(parents), [], None,
-                0.0, verdict, reason, method="token overlap (no activations loaded)",
-                signals=["tokens"], n_pool=tgt.n_features,
-            )
+            return self._report(src, f, tgt, cs, Found(
+                parents, [0.0] * len(parents), [0] * len(parents), [], None, 0.0, verdict, reason,
+                "token overlap (no activations loaded)", ["tokens"],
+            ))
         inside = cs.target_given_source  # P(parent fires | this feature fires)
-        ok = np.flatnonzero((inside >= PARENT_MIN_CONTAINMENT) & (cs.correlation > 0.1))
+        ok = np.flatnonzero((inside >= PARENT_MIN_CONTAINMENT) & (cs.correlation > PARENT_MIN_CORRELATION))
         ok = ok[np.argsort(-(inside[ok] * cs.correlation[ok]), kind="stable")][:max_parts]
         parents = [int(p) for p in ok]
         if src.dead[f] or not parents:
-            return self._report(
-                src, f, tgt, cs, [], [], [], [], None, 0.0, "no_counterpart",
+            return self._report(src, f, tgt, cs, Found(
+                [], [], [], [], None, 0.0, "no_counterpart",
                 "no narrow feature fires on at least half of its examples with positive correlation"
                 if not src.dead[f] else "the feature never fires in the data",
-                method="parents by directed containment", signals=["tokens", "activations"],
-                n_pool=tgt.n_features,
-            )
+                "parents by directed containment", ["tokens", "activations"],
+            ))
         best = parents[0]
         sub = self.find_decomposition(tgt.name, best, MAX_PARTS)
         if f in sub.part_ids:
@@ -270,70 +291,50 @@ class Decomposer:
         else:
             verdict = "split"
             reason = f"{tgt.name} {best} fires on {inside[best]:.0%} of its examples: it refines it"
-        return self._report(
-            src, f, tgt, cs, parents, [0.0] * len(parents), [0] * len(parents), [], None,
+        return self._report(src, f, tgt, cs, Found(
+            parents, [0.0] * len(parents), [0] * len(parents), [], None,
             _token_coverage(src.token_weights[f], tgt.token_weights[parents]), verdict, reason,
-            method="parents by directed containment, then the parent's decomposition",
-            signals=["tokens", "activations"], n_pool=tgt.n_features,
-        )
+            "parents by directed containment, then the parent's decomposition", ["tokens", "activations"],
+        ))
 
     # ---- report --------------------------------------------------------------------------------
     def _report(
-        self, src, f, tgt, cs, parts, weights, groups, steps, r2, coverage, verdict, reason,
-        method: str, signals: list[Signal], n_pool: int,
+        self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, found: Found
     ) -> DecompositionReport:
-        m = self.matcher
-        out_parts = []
-        for i, p in enumerate(parts):
-            out_parts.append(
-                DecompositionPart(
-                    feature=p,
-                    label=tgt.label(p),
-                    weight=round(weights[i], 6),
-                    explained_variance_after=round(steps[i], 6) if i < len(steps) else None,
-                    group=groups[i] if i < len(groups) else 0,
-                    evidence=m.evidence(cs, p),
-                    distinctive_tokens=m.distinctive_tokens(tgt, p, 8),
-                )
+        parts, steps, groups, r2 = found.parts, found.steps, found.groups, found.r2
+        out_parts = [
+            DecompositionPart(
+                feature=p,
+                label=tgt.label(p),
+                weight=round(found.weights[i], 6),
+                explained_variance_after=round(steps[i], 6) if i < len(steps) else None,
+                group=groups[i] if i < len(groups) else 0,
+                evidence=self.evidence(cs, p),
+                distinctive_tokens=distinctive_tokens(tgt, p, BRIEF_TOKENS),
             )
+            for i, p in enumerate(parts)
+        ]
         n_groups = len(set(groups)) if parts else 0
-        ids = ", ".join(str(p) for p in parts[:12])
-        what = "parents" if src.n_features > tgt.n_features else "parts"
-        reading = f"{src.name} {f}: {verdict.replace('_', ' ')} - {reason}."
-        if parts:
-            reading += f" {tgt.name} {what}: [{ids}]."
-        r2_text = "n/a" if r2 is None else f"{r2:.2f}"
-        strength = "weak"
-        if verdict != "no_counterpart":
-            strength = "strong" if (r2 or coverage) >= 0.6 else "moderate" if (r2 or coverage) >= 0.3 else "weak"
-        metrics = {"token_coverage": round(coverage, 6), "n_parts": float(len(parts)),
-                   "n_groups": float(n_groups)}
-        if r2 is not None:
-            metrics["explained_variance"] = round(r2, 6)
-        record = EvidenceRecord(
-            summary=f"Cross-model decomposition of {src.name} {f} in {tgt.name}: {verdict}, "
-            f"{len(parts)} {what} {parts[:12]}, R^2 {r2_text}, token coverage {coverage:.2f}",
-            strength=strength,
-            key_metrics=metrics,
-        )
         return DecompositionReport(
             model=src.name,
             feature=f,
             label=src.label(f),
             other_model=tgt.name,
-            direction=m.direction(src, tgt),
-            method=method,
-            signals_used=signals,
-            verdict=verdict,
-            verdict_reason=reason,
+            direction=direction(src, tgt),
+            method=found.method,
+            signals_used=found.signals,
+            verdict=found.verdict,
+            verdict_reason=found.reason,
             explained_variance=None if r2 is None else round(r2, 6),
             explained_variance_steps=[round(s, 6) for s in steps],
-            token_coverage=round(coverage, 6),
+            token_coverage=round(found.coverage, 6),
             n_groups=n_groups,
             n_candidates_tested=tgt.n_features,
             parts=out_parts,
             part_ids=list(parts),
-            evidence_record=record,
-            reading=reading,
+            evidence_record=readings.decomposition_record(
+                src, f, tgt, parts, n_groups, r2, found.coverage, found.verdict
+            ),
+            reading=readings.decomposition_reading(src, f, tgt, parts, found.verdict, found.reason),
             elapsed_ms=0.0,
         )

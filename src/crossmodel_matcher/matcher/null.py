@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import pdtrc
 
-from crossmodel_matcher.matcher.tables import ModelTables, PairTables
+from crossmodel_matcher.matcher.candidates import CandidateScores, score_candidates
+from crossmodel_matcher.rules import CHANCE_ALPHA, NULL_SAMPLES, NULL_SEED, NULL_SOURCES  # noqa: F401
+from crossmodel_matcher.tables import ModelTables, PairTables
 
-NULL_SOURCES = 48  # random live source features per direction
-NULL_SAMPLES = 200_000  # pairwise null values kept per signal and direction
-NULL_SEED = 0
-CHANCE_ALPHA = 0.01  # best-of-N p-value under which a match is above chance
 SIGNALS = ("match_score", "jaccard", "weighted_overlap", "correlation", "containment", "cosine")
 
 
@@ -44,11 +42,11 @@ class DirectionNull:
             return None
         return float(100.0 * np.searchsorted(arr, value, side="left") / len(arr))
 
-    def tail_p(self, signal: str, value: float) -> float:
-        """Empirical P(random pair >= value), never below 1 / (samples + 1)."""
+    def tail_p(self, signal: str, values: np.ndarray) -> np.ndarray:
+        """Empirical P(random pair >= value) of each value, never below 1 / (samples + 1)."""
         arr = self.sorted_values[signal]
-        above = len(arr) - np.searchsorted(arr, value, side="left")
-        return float((above + 1) / (len(arr) + 1))
+        above = len(arr) - np.searchsorted(arr, np.asarray(values, dtype=np.float64), side="left")
+        return (above + 1) / (len(arr) + 1)
 
 
 def best_of_n(p: np.ndarray | float, n: int) -> np.ndarray:
@@ -60,21 +58,24 @@ def best_of_n(p: np.ndarray | float, n: int) -> np.ndarray:
 def cofire_p_values(cofire: np.ndarray, n_source: float, n_target: np.ndarray, n: int) -> np.ndarray:
     """P(co-fire count >= observed) for independent features (Poisson, mean n_s n_t / n)."""
     lam = np.maximum(n_source * np.asarray(n_target, dtype=np.float64) / max(n, 1), 1e-12)
-    cofire = np.asarray(cofire, dtype=np.float64)
-    return np.where(cofire > 0, pdtrc(np.maximum(cofire - 1, 0), lam), 1.0)
+    cofire, lam = np.broadcast_arrays(np.asarray(cofire, dtype=np.float64), lam)
+    out = np.ones(lam.shape)
+    fired = cofire > 0  # only these can beat chance; the rest keep p = 1
+    out[fired] = pdtrc(cofire[fired] - 1, lam[fired])
+    return out
 
 
 class NullModel:
     """Per-direction null distributions of a pair, and the above-chance test."""
 
-    def __init__(self, pair: PairTables, scorer):
+    def __init__(self, pair: PairTables):
         self.pair = pair
         rng = np.random.default_rng(NULL_SEED)
         self.directions: dict[str, DirectionNull] = {}
         for src, tgt in (pair.models, pair.models[::-1]):
-            self.directions[src.name] = self._build(src, tgt, scorer, rng)
+            self.directions[src.name] = self._build(src, tgt, rng)
 
-    def _build(self, src: ModelTables, tgt: ModelTables, scorer, rng) -> DirectionNull:
+    def _build(self, src: ModelTables, tgt: ModelTables, rng) -> DirectionNull:
         live = np.flatnonzero(~src.dead)
         out = DirectionNull(src.name, tgt.name, tgt.n_features)
         if len(live) == 0:
@@ -84,7 +85,7 @@ class NullModel:
         values: dict[str, list[np.ndarray]] = {s: [] for s in SIGNALS}
         for f in picks:
             targets = rng.choice(tgt.n_features, size=min(per, tgt.n_features), replace=False)
-            cs = scorer(src, int(f), targets)
+            cs = score_candidates(self.pair, src, int(f), targets)
             values["match_score"].append(cs.match)
             values["jaccard"].append(cs.jaccard)
             values["weighted_overlap"].append(cs.weighted_overlap)
@@ -99,21 +100,20 @@ class NullModel:
     def direction(self, source: str) -> DirectionNull:
         return self.directions[source]
 
-    def chance_p(self, source: ModelTables, feature: int, cs, idx: np.ndarray) -> np.ndarray:
-        """Best-of-N p-values of candidates `idx` (N = all candidates of the other model)."""
+    def chance_p(
+        self, source: ModelTables, feature: int, cs: CandidateScores, idx: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Best-of-N p-values of candidates `idx`, all by default (N = all of the other model)."""
         d = self.directions[source.name]
+        idx = np.arange(len(cs.match)) if idx is None else np.asarray(idx)
         if cs.cofire is not None:
+            targets = idx if cs.target_ids is None else cs.target_ids[idx]
             p = cofire_p_values(
                 cs.cofire[idx], float(source.col_nnz[feature]),
-                self.pair.other(source.name).col_nnz[self._target_ids(cs, idx)], self.pair.n_aligned,
+                self.pair.other(source.name).col_nnz[targets], self.pair.n_aligned,
             )
             # Co-firing that is not even a positive correlation is no evidence of a match.
             p = np.where(cs.correlation[idx] > 0, p, 1.0)
         else:
-            p = np.array([d.tail_p("weighted_overlap", float(cs.weighted_overlap[i])) for i in idx])
+            p = d.tail_p("weighted_overlap", cs.weighted_overlap[idx])
         return best_of_n(p, d.n_candidates)
-
-    @staticmethod
-    def _target_ids(cs, idx: np.ndarray) -> np.ndarray:
-        ids = getattr(cs, "target_ids", None)
-        return np.asarray(idx) if ids is None else ids[np.asarray(idx)]

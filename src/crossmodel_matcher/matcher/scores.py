@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossmodel_matcher.schemas import COMBINED_CORRELATION_WEIGHT, COMBINED_JACCARD_WEIGHT
+from crossmodel_matcher.rules import (
+    COMBINED_CORRELATION_WEIGHT,
+    COMBINED_JACCARD_WEIGHT,
+    MATCH_CORRELATION_WEIGHT,
+    MATCH_OVERLAP_WEIGHT,
+)
 
 
 def jaccard_all(src_bits: np.ndarray, src_size: int, tgt_bits: np.ndarray, tgt_size: np.ndarray):
@@ -61,7 +66,7 @@ def match_score(weighted: np.ndarray, correlation: np.ndarray | None) -> np.ndar
     """Ranking score: 0.7 * max(corr, 0) + 0.3 * weighted overlap; tokens only: the overlap."""
     if correlation is None:
         return np.asarray(weighted, dtype=np.float64)
-    return 0.7 * np.maximum(correlation, 0.0) + 0.3 * weighted
+    return MATCH_CORRELATION_WEIGHT * np.maximum(correlation, 0.0) + MATCH_OVERLAP_WEIGHT * weighted
 
 
 def cosine_all(src_dir: np.ndarray, tgt_dirs: np.ndarray) -> np.ndarray:

@@ -14,18 +14,25 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
+from crossmodel_matcher.progress import progress_bar
 from crossmodel_matcher.store import derive
 from crossmodel_matcher.store.derive import TopExamples
-from crossmodel_matcher.store.ingest import InputError, ModelSource
-from crossmodel_matcher.store.progress import ProgressBar
+from crossmodel_matcher.store.sources import (  # noqa: F401  (re-exported for readers and tests)
+    ActivationStream,
+    CsrStream,
+    InputError,
+    ModelSource,
+    block_rows,
+    sparsify_block,
+    stream_of,
+)
 
 CROSS_FLUSH_ROWS = 65536
 """Aligned rows gathered before one round of cross-statistics products."""
@@ -33,81 +40,6 @@ CROSS_GROUP_CELLS = 1 << 24
 """Output cells of one cross-statistics product (held-model features x other features)."""
 SORT_CHUNK_ENTRIES = 1 << 23
 """Entries sorted at once when ordering each feature's aligned column by example."""
-BLOCK_BYTES = 256 << 20
-"""Dense bytes a reader puts in one block (rows x features x 4)."""
-
-
-class ActivationStream(Protocol):
-    """Rows of one model's activations, read in order, block by block."""
-
-    n_examples: int
-    n_features: int
-    origin: str
-
-    def blocks(self) -> Iterator[tuple[int, sp.csr_matrix]]:
-        """(first row, float32 CSR block holding the entries > 0), in row order."""
-        ...
-
-
-def block_rows(n_features: int, multiple: int = 1) -> int:
-    """Rows per block so that a dense block stays near BLOCK_BYTES (a multiple of `multiple`)."""
-    rows = max(1, BLOCK_BYTES // (4 * max(1, n_features)))
-    return max(multiple, rows // multiple * multiple)
-
-
-def sparsify_block(block: np.ndarray, where: str) -> sp.csr_matrix:
-    """A dense block, checked (finite, non-negative), as a CSR of its positive entries."""
-    if block.dtype.kind != "f":
-        raise InputError(f"{where}: dtype {block.dtype}; activations must be floating point (float32)")
-    if block.size:
-        lo, hi = block.min(), block.max()
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            bad = np.argwhere(~np.isfinite(block))[0]
-            raise InputError(
-                f"{where}: NaN or inf at block row {bad[0]}, feature {bad[1]}; clean the activations"
-            )
-        if lo < 0:
-            raise InputError(
-                f"{where}: negative activation {float(lo):.4g}; SAE activations are >= 0 "
-                "(store post-ReLU activations, not pre-activations)"
-            )
-    rows, cols = np.nonzero(block > 0)
-    data = block[rows, cols].astype(np.float32)
-    indptr = np.zeros(block.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=block.shape[0]), out=indptr[1:])
-    return sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=block.shape)
-
-
-@dataclass
-class CsrStream:
-    """An in-memory CSR matrix (rows = examples) served as a stream of row blocks; like every
-    stream it carries only the entries > 0 (SAE activations are never negative)."""
-
-    matrix: sp.csr_matrix
-    origin: str
-
-    def __post_init__(self) -> None:
-        m = sp.csr_matrix(self.matrix, dtype=np.float32, copy=True)
-        m.sum_duplicates()
-        m.data[m.data < 0] = 0
-        m.eliminate_zeros()
-        self.matrix = m
-        self.n_examples, self.n_features = m.shape
-
-    def blocks(self) -> Iterator[tuple[int, sp.csr_matrix]]:
-        step = block_rows(self.n_features)
-        for lo in range(0, self.n_examples, step):
-            yield lo, self.matrix[lo : lo + step]
-
-
-def stream_of(src: ModelSource) -> ActivationStream | None:
-    if src.activation_stream is not None:
-        return src.activation_stream
-    if src.activations is not None:
-        return CsrStream(src.activations, src.origin)
-    return None
-
-
 @dataclass
 class StreamReduction:
     """What one pass over a model's activations leaves behind."""
@@ -200,7 +132,7 @@ class _Pass:
     def run(self, on_aligned: Callable[[np.ndarray, sp.csr_matrix], None] | None, progress: bool) -> None:
         s, f = self.stream, self.stream.n_features
         seen = 0
-        with ProgressBar(f"{self.src.name}: activations", s.n_examples, "rows", enabled=progress) as bar:
+        with progress_bar(f"{self.src.name}: activations", s.n_examples, "rows", progress) as bar:
             for row0, block in s.blocks():
                 if row0 != seen or block.shape[1] != f or seen + block.shape[0] > s.n_examples:
                     raise InputError(

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.store.activation_stream import CsrStream, block_rows, sparsify_block
-from crossmodel_matcher.store.ingest import InputError
 from crossmodel_matcher.store.tables_reader import read_table, require, token_lists
 from crossmodel_matcher.store.vocab_reader import IdVocab, LocalTokens
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodel_matcher.store.ingest import InputError
+from crossmodel_matcher.errors import InputError
 
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 

@@ -140,7 +140,24 @@ def build_token_tables(
 
     # Original counts over the kept top-10% rows, in reading order.
     kept = ordinary & (rank[entry_row] < n_keep[entry_fid])
-    key = entry_fid[kept] * vocab_size + entry_tok[kept]
+    top_ids, top_counts = _top_sets(entry_fid[kept], entry_tok[kept], n_features, vocab_size)
+    if progress:
+        progress("original top-50 token sets")
+    in_window = ordinary & (rank[entry_row] < MAX_TOP_ROWS)
+    weights = _lift_weights(top, fid, rank, entry_fid, entry_tok, entry_row, in_window, base_rate, n_features, vocab_size)
+    weights[:, special] = 0.0
+    weights[weights < WEIGHT_MIN_FRACTION * weights.max(axis=1, keepdims=True)] = 0.0
+    if progress:
+        progress("lift-weighted token tables")
+    return TokenTables(top_ids, top_counts, weights.astype(np.float32))
+
+
+def _top_sets(
+    entry_fid: np.ndarray, entry_tok: np.ndarray, n_features: int, vocab_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-50 token ids and counts per feature from its kept (feature, token) entries, in
+    reading order: most common first, ties by first seen."""
+    key = entry_fid * vocab_size + entry_tok
     uniq, first_seen, counts = np.unique(key, return_index=True, return_counts=True)
     u_fid, u_tok = uniq // vocab_size, uniq % vocab_size
     order = np.lexsort((first_seen, -counts, u_fid))
@@ -152,11 +169,14 @@ def build_token_tables(
     top_counts = np.zeros((n_features, TOP_K_TOKENS), dtype=np.int32)
     top_ids[u_fid[sel], u_rank[sel]] = u_tok[sel]
     top_counts[u_fid[sel], u_rank[sel]] = counts[sel]
-    if progress:
-        progress("original top-50 token sets")
+    return top_ids, top_counts
 
-    # Lift weights over all (up to 1,000) top rows, activation-weighted.
-    in_window = ordinary & (rank[entry_row] < MAX_TOP_ROWS)
+
+def _lift_weights(
+    top: TopExamples, fid: np.ndarray, rank: np.ndarray, entry_fid: np.ndarray, entry_tok: np.ndarray,
+    entry_row: np.ndarray, in_window: np.ndarray, base_rate: np.ndarray, n_features: int, vocab_size: int,
+) -> np.ndarray:
+    """Lift weights over all (up to 1,000) top rows, activation-weighted: [F, V] float64."""
     act = np.maximum(top.activation.astype(np.float64), 0.0)
     row_ok = rank < MAX_TOP_ROWS
     act_total = np.bincount(fid[row_ok], weights=act[row_ok], minlength=n_features)
@@ -170,12 +190,7 @@ def build_token_tables(
     floor = float(positive.min()) if len(positive) else 1.0  # a token never seen counts as rarest
     lift = share / np.maximum(base_rate, floor)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        weights = np.where(lift > 1.0, share * np.log(lift), 0.0)
-    weights[:, special] = 0.0
-    weights[weights < WEIGHT_MIN_FRACTION * weights.max(axis=1, keepdims=True)] = 0.0
-    if progress:
-        progress("lift-weighted token tables")
-    return TokenTables(top_ids, top_counts, weights.astype(np.float32))
+        return np.where(lift > 1.0, share * np.log(lift), 0.0)
 
 
 def feature_stats(acts: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmodel_matcher.matcher.tables import ModelTables, PairTables
+from crossmodel_matcher.errors import PairFormatError
+from crossmodel_matcher.tables import ModelTables, PairTables
 
 FORMAT_NAME = "crossmodel-matcher-pair"
 FORMAT_VERSION = 1
@@ -46,10 +47,6 @@ _MODEL_ARRAYS = (
 )
 _OPTIONAL_ARRAYS = ("decoder", "act_indptr", "act_indices", "act_data")
 _MMAP = {"act_indices", "act_data", "sum_prod", "cofire", "decoder"}  # large, touched sparsely
-
-
-class PairFormatError(ValueError):
-    """A pair directory that cannot be loaded; the message names the file and the fix."""
 
 
 def write_pair(
@@ -72,25 +69,7 @@ def write_pair(
             files[rel] = {"shape": list(arr.shape), "dtype": str(arr.dtype)}
 
         (tmp / "vocab.json").write_text(json.dumps(pair.vocab))
-        models_meta = []
-        for m in pair.models:
-            base = f"models/{m.name}"
-            for name in _MODEL_ARRAYS + _OPTIONAL_ARRAYS:
-                arr = getattr(m, name)
-                if arr is not None:
-                    save(f"{base}/{name}.npy", arr)
-            if m.labels:
-                labels = {str(k): v for k, v in sorted(m.labels.items())}
-                (tmp / base / "labels.json").write_text(json.dumps(labels, indent=0))
-            models_meta.append(
-                {
-                    "name": m.name,
-                    "n_features": m.n_features,
-                    "n_examples": m.n_examples,
-                    "activation_space": m.activation_space,
-                    "signals": m.signals,
-                }
-            )
+        models_meta = [_write_model(tmp, m, save) for m in pair.models]
         if pair.cross_sum_prod is not None:
             save("cross/sum_prod.npy", pair.cross_sum_prod)
             save("cross/cofire.npy", pair.cross_cofire)
@@ -108,17 +87,41 @@ def write_pair(
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_text(text)
         (tmp / "pair.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _write_model(tmp: Path, m: ModelTables, save) -> dict:
+    """One model's arrays and labels under models/<name>/; its manifest entry."""
+    base = f"models/{m.name}"
+    for name in _MODEL_ARRAYS + _OPTIONAL_ARRAYS:
+        arr = getattr(m, name)
+        if arr is not None:
+            save(f"{base}/{name}.npy", arr)
+    if m.labels:
+        labels = {str(k): v for k, v in sorted(m.labels.items())}
+        (tmp / base / "labels.json").write_text(json.dumps(labels, indent=0))
+    return {
+        "name": m.name,
+        "n_features": m.n_features,
+        "n_examples": m.n_examples,
+        "activation_space": m.activation_space,
+        "signals": m.signals,
+    }
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished folder to `out`, replacing an older pair there."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
 
 
 def read_manifest(pair_dir: str | Path) -> dict:

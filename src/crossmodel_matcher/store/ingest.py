@@ -1,57 +1,23 @@
 """Ingestion: examples and activations in, a validated model pair out.
 
 Every importer (the demo generator included) ends here, so real data and the demo take
-one path: `ModelSource` x 2 -> `build_pair_tables` -> `write_pair`.
+one path: `ModelSource` x 2 -> `build_pair_tables` -> `write_pair` (via `pair_source.build_pair`,
+which adds the model-wide alignment).
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
-from crossmodel_matcher.matcher.tables import ModelTables, PairTables
+from crossmodel_matcher.progress import step_reporter
 from crossmodel_matcher.store import derive
-from crossmodel_matcher.store.derive import TokenRows, TopExamples
-from crossmodel_matcher.store.format import write_pair
-
-if TYPE_CHECKING:
-    from crossmodel_matcher.store.activation_stream import ActivationStream
-
-
-class InputError(ValueError):
-    """Bad input to a build; the message names the source, the field and the fix."""
-
-
-@dataclass
-class ModelSource:
-    """One SAE's data as an importer hands it over.
-
-    Either `activations` (rows = this model's examples, with `example_keys` and
-    `example_tokens`) or `top_examples` alone (token tables only) must be given.
-    `activation_stream` replaces `activations` for stores too large to hold: its rows are
-    read block by block (see `store.activation_stream`); there a repeated example key is
-    allowed and its first row is the one aligned.
-    """
-
-    name: str
-    n_features: int
-    example_keys: np.ndarray | None = None  # str [n_examples], unique
-    example_tokens: TokenRows | None = None  # tokens of each example row
-    activations: sp.csr_matrix | None = None  # float32 [n_examples, n_features]
-    top_examples: TopExamples | None = None
-    decoder: np.ndarray | None = None  # [n_features, d]
-    activation_space: str | None = None
-    labels: dict[int, str] = field(default_factory=dict)
-    origin: str = "<memory>"  # file or folder the data came from, for error messages
-    activation_stream: ActivationStream | None = None  # rows read block by block
+from crossmodel_matcher.store.activation_stream import reduce_pair
+from crossmodel_matcher.store.derive import TopExamples
+from crossmodel_matcher.store.sources import InputError, ModelSource
+from crossmodel_matcher.tables import ModelTables, PairTables
 
 
 def _check_source(src: ModelSource, vocab_size: int) -> None:
@@ -163,12 +129,7 @@ def build_pair_tables(
     progress: bool = True,
 ) -> PairTables:
     """Derive both models' tables and their cross statistics from raw sources."""
-    t0 = time.perf_counter()
-
-    def say(msg: str) -> None:
-        if progress:
-            print(f"[build {time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
+    say = step_reporter("build", progress)
     if source_a.name == source_b.name:
         raise InputError(f"the two models need different names (both {source_a.name!r})")
     for src in (source_a, source_b):
@@ -211,8 +172,6 @@ def _build_streamed(
     say: Callable[[str], None],
 ) -> PairTables:
     """`build_pair_tables` when a source streams its activations: reduce, then the same tables."""
-    from crossmodel_matcher.store.activation_stream import reduce_pair
-
     red = reduce_pair(source_a, source_b, say, progress)
     models = []
     for src, r in zip((source_a, source_b), red.reductions):
@@ -231,25 +190,3 @@ def _build_streamed(
         cross_cofire=cofire,
         description=description,
     )
-
-
-def build_pair(
-    vocab: list[str],
-    source_a: ModelSource,
-    source_b: ModelSource,
-    out_dir: str | Path,
-    description: str = "",
-    progress: bool = True,
-    extra_manifest: dict | None = None,
-) -> Path:
-    """Build tables from two sources and write the pair directory atomically.
-
-    The model-wide alignment (null model, decompositions, unique features) is computed here
-    too and written with the pair, so serving it never waits for it.
-    """
-    from crossmodel_matcher.matcher import Matcher
-    from crossmodel_matcher.matcher.alignment import CACHE_NAME
-
-    pair = build_pair_tables(vocab, source_a, source_b, description, progress)
-    alignment = Matcher(pair, progress=progress).alignment.data
-    return write_pair(pair, out_dir, extra_manifest, text_files={CACHE_NAME: json.dumps(alignment)})

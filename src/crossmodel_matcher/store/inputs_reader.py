@@ -1,30 +1,28 @@
 """Bring your own SAEs: read each model's declared inputs, check them, build a pair directory.
 
-`build_pair_from_inputs` is the function behind `crossmodel-matcher build`. Per model it
+`read_inputs` feeds `pair_source.build_pair_from_inputs`, the function behind `crossmodel-matcher build`. Per model it
 accepts any mix of: a generic top-examples table (`top`), generic activations (`acts` with
 `tokens`, optionally `keys`), SplatNLP's top-example store (`splatnlp_top`) and efficient
 store (`splatnlp_acts`), a checkpoint (`decoder`), labels and an activation-space name.
 Everything is read and checked first (errors name the file, the field and the fix), then
 all tokens are mapped onto one shared vocabulary, and the two `ModelSource`s take the core
-ingestion path (`ingest.build_pair`: tables, alignment cache, the format's atomic write).
+ingestion path (`pair_source.build_pair`: tables, alignment cache, the format's atomic write).
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from crossmodel_matcher.store.activation_stream import ActivationStream
 from crossmodel_matcher.store.activations_reader import read_activations, read_example_tokens, read_keys
 from crossmodel_matcher.store.checkpoint_reader import read_decoder
 from crossmodel_matcher.store.derive import TopExamples
 from crossmodel_matcher.store.format import read_manifest
-from crossmodel_matcher.store.ingest import InputError, ModelSource, build_pair
 from crossmodel_matcher.store.labels_reader import read_labels
+from crossmodel_matcher.store.sources import ActivationStream, InputError, ModelSource
 from crossmodel_matcher.store.splatnlp_reader import read_efficient_store, read_top_store
 from crossmodel_matcher.store.tables_reader import TopTable, read_top_table
 from crossmodel_matcher.store.vocab_reader import (
@@ -266,7 +264,7 @@ def _source(r: _ReadModel, vocab: list[str], index: dict[str, int], vocab_origin
     )
 
 
-def _summary(out: Path, sources: list[ModelSource], seconds: float) -> BuildSummary:
+def build_summary(out: Path, sources: list[ModelSource], seconds: float) -> BuildSummary:
     """The closing summary, read back from the pair just written."""
     manifest = read_manifest(out)
     files = manifest["files"]
@@ -323,21 +321,17 @@ def _summary(out: Path, sources: list[ModelSource], seconds: float) -> BuildSumm
     )
 
 
-def build_pair_from_inputs(
-    out_dir: str | Path,
+def read_inputs(
+    out: Path,
     models: list[ModelInputs],
     vocab: str | Path | None = None,
     weapon_vocab: str | Path | None = None,
-    description: str = "",
     overwrite: bool = False,
-    progress: bool = True,
-) -> BuildSummary:
-    """Read, check and map both models' inputs, then build and write the pair atomically.
+) -> tuple[list[str], list[ModelSource], dict]:
+    """Read, check and map both models' inputs: (shared vocabulary, two sources, manifest extra).
 
-    Raises `InputError` naming the file, the field and the fix; nothing is written then.
+    Raises `InputError` naming the file, the field and the fix; nothing is written.
     """
-    t0 = time.perf_counter()
-    out = Path(out_dir).expanduser().resolve()
     _check_models(models)
     check_out_dir(out, overwrite)
     id_vocab = read_id_vocab(vocab) if vocab else None
@@ -358,5 +352,4 @@ def build_pair_from_inputs(
             "weapon_vocab": None if weapon_vocab is None else str(weapon_vocab),
         }
     }
-    build_pair(shared, sources[0], sources[1], out, description, progress, manifest)
-    return _summary(out, sources, time.perf_counter() - t0)
+    return shared, sources, manifest

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crossmodel_matcher.store.ingest import InputError
+from crossmodel_matcher.errors import InputError
 
 LABEL_FIELDS = ("display_name", "research_label", "dashboard_name")
 """Fields of a consolidated label tried in order; the first non-empty one is the label."""

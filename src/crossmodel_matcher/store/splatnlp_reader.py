@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.store.activation_stream import block_rows, sparsify_block
-from crossmodel_matcher.store.ingest import InputError
 from crossmodel_matcher.store.tables_reader import TopTable, float_column, int_column, read_table, require
 from crossmodel_matcher.store.vocab_reader import IdVocab, LocalTokens
 
@@ -171,7 +171,41 @@ def read_efficient_store(
 ) -> tuple[ZarrBatchStream, LocalTokens]:
     """The efficient store's activations (a stream) and the tokens of every row, in row order."""
     folder = Path(folder)
-    acts_dir, meta_dir = folder / "activations", folder / "metadata"
+    meta_dir = folder / "metadata"
+    found = _batch_paths(folder)
+    batches, lengths, ability, weapon = [], [], [], []
+    n_features = None
+    for i, zpath in enumerate(found):
+        arr = _open_zarr(zpath)
+        if len(arr.shape) != 2 or np.dtype(arr.dtype).kind != "f":
+            raise InputError(
+                f"{zpath}: shape {arr.shape} dtype {arr.dtype}; expected float32 [samples, features]"
+            )
+        if n_features is None:
+            n_features = int(arr.shape[1])
+        elif arr.shape[1] != n_features:
+            raise InputError(
+                f"{zpath}: {arr.shape[1]} features, batch 0 has {n_features}; batches must agree"
+            )
+        n_tok, ids, weapon_ids = _batch_tokens(meta_dir / f"batch_{i:04d}.parquet", zpath, int(arr.shape[0]))
+        lengths.append(n_tok)
+        ability.append(ids)
+        weapon.append(weapon_ids)
+        batches.append(_Batch(zpath, arr, int(arr.shape[0])))
+    tokens = build_tokens(
+        np.concatenate(lengths),
+        np.concatenate(ability),
+        np.concatenate(weapon),
+        vocab,
+        weapons,
+        f"{meta_dir}, columns 'ability_tokens'/'weapon_id_token'",
+    )
+    return ZarrBatchStream(batches, n_features, str(folder)), tokens
+
+
+def _batch_paths(folder: Path) -> list[Path]:
+    """activations/batch_NNNN.zarr, numbered 0..n-1 and as many as conversion_metadata says."""
+    acts_dir = folder / "activations"
     found = sorted(acts_dir.glob("batch_*.zarr")) if acts_dir.is_dir() else []
     if not found:
         raise InputError(f"{folder}: no activations/batch_*.zarr here; point at the efficient store folder")
@@ -193,47 +227,29 @@ def read_efficient_store(
             raise InputError(f"{conv}: not readable JSON ({exc})") from None
         if declared is not None and declared != len(found):
             raise InputError(f"{conv}: field 'n_batches' is {declared} but {len(found)} batches are present")
-    batches, lengths, ability, weapon = [], [], [], []
-    n_features = None
-    for i, zpath in enumerate(found):
-        arr = _open_zarr(zpath)
-        if len(arr.shape) != 2 or np.dtype(arr.dtype).kind != "f":
-            raise InputError(
-                f"{zpath}: shape {arr.shape} dtype {arr.dtype}; expected float32 [samples, features]"
-            )
-        if n_features is None:
-            n_features = int(arr.shape[1])
-        elif arr.shape[1] != n_features:
-            raise InputError(
-                f"{zpath}: {arr.shape[1]} features, batch 0 has {n_features}; batches must agree"
-            )
-        mpath = meta_dir / f"batch_{i:04d}.parquet"
-        if not mpath.is_file():
-            raise InputError(f"{mpath}: missing; every activations batch needs its metadata batch")
-        meta = read_table(mpath, ["ability_tokens", "weapon_id_token"])
-        col = meta.column(require(meta, mpath, "ability_tokens"))
-        require(meta, mpath, "weapon_id_token")
-        if meta.num_rows != arr.shape[0]:
-            raise InputError(
-                f"{mpath}: {meta.num_rows} rows but {zpath.name} has {arr.shape[0]} samples; "
-                "rows must correspond one to one"
-            )
-        if (
-            not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type))
-            or col.null_count
-            or not (pa.types.is_integer(col.type.value_type) or pa.types.is_null(col.type.value_type))
-        ):
-            raise InputError(f"{mpath}: column 'ability_tokens' must hold a list of token ids on every row")
-        lengths.append(pc.list_value_length(col).to_numpy(zero_copy_only=False).astype(np.int64))
-        ability.append(pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.int64))
-        weapon.append(int_column(meta, mpath, "weapon_id_token"))
-        batches.append(_Batch(zpath, arr, int(arr.shape[0])))
-    tokens = build_tokens(
-        np.concatenate(lengths),
-        np.concatenate(ability),
-        np.concatenate(weapon),
-        vocab,
-        weapons,
-        f"{meta_dir}, columns 'ability_tokens'/'weapon_id_token'",
+    return found
+
+
+def _batch_tokens(mpath: Path, zpath: Path, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One metadata batch: ability-token counts per row, the ids concatenated, weapon ids."""
+    if not mpath.is_file():
+        raise InputError(f"{mpath}: missing; every activations batch needs its metadata batch")
+    meta = read_table(mpath, ["ability_tokens", "weapon_id_token"])
+    col = meta.column(require(meta, mpath, "ability_tokens"))
+    require(meta, mpath, "weapon_id_token")
+    if meta.num_rows != n_rows:
+        raise InputError(
+            f"{mpath}: {meta.num_rows} rows but {zpath.name} has {n_rows} samples; "
+            "rows must correspond one to one"
+        )
+    if (
+        not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type))
+        or col.null_count
+        or not (pa.types.is_integer(col.type.value_type) or pa.types.is_null(col.type.value_type))
+    ):
+        raise InputError(f"{mpath}: column 'ability_tokens' must hold a list of token ids on every row")
+    return (
+        pc.list_value_length(col).to_numpy(zero_copy_only=False).astype(np.int64),
+        pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.int64),
+        int_column(meta, mpath, "weapon_id_token"),
     )
-    return ZarrBatchStream(batches, n_features, str(folder)), tokens

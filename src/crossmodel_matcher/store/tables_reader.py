@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crossmodel_matcher.store.ingest import InputError
+from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.store.vocab_reader import IdVocab, LocalTokens
 
 TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json"}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.store.derive import TokenRows
-from crossmodel_matcher.store.ingest import InputError
 
 KEY_SEPARATOR = "|"
 """Derived example key: the example's token strings, sorted, joined by this separator."""

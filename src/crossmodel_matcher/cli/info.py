@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from crossmodel_matcher.pair_source import add_pair_argument, resolve_pair_dir
+from crossmodel_matcher.pair_choice import add_pair_argument, resolve_pair_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,13 +12,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossmodel_matcher.matcher import Matcher
-    from crossmodel_matcher.store.format import PairFormatError
+    from crossmodel_matcher.cli.errors import fail
+    from crossmodel_matcher.errors import PairFormatError
+    from crossmodel_matcher.pair_source import open_pair
 
     try:
-        matcher = Matcher.from_dir(resolve_pair_dir(args.pair))
+        matcher = open_pair(resolve_pair_dir(args.pair))
     except PairFormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(matcher.info().model_dump_json(indent=2))
     return 0

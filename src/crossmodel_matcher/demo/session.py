@@ -1,4 +1,4 @@
-"""`crossmodel-matcher demo`: the demo pair, the real server over stdio, every tool, the truth.
+"""The scripted demo session (`crossmodel-matcher demo`): the demo pair, the real server over stdio, every tool, the truth.
 
 Builds the demo pair if needed, starts `python -m crossmodel_matcher serve --pair <dir>` as a
 subprocess, and acts as an MCP client: lists the tools, then calls them on a few demo
@@ -10,7 +10,6 @@ line comparing the answer with what was planted. `--json` prints the raw structu
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -18,10 +17,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the raw structured results as JSON")
 
 
 @dataclass
@@ -48,61 +43,31 @@ def choose_features(truth: dict) -> list[Pick]:
     child_id = split["counterparts"][0]
     child = truth["ultra"][child_id]
     one_id, split_id, poly_id, unique_id = (t["feature"] for t in (one, split, poly, unique))
+
+    def on(model: str, feature: int, tool: str, **extra: Any) -> tuple[str, dict]:
+        return tool, {"model": model, "feature": feature, **extra}
+
+    compare = {"model": "full", "source_feature": one_id, "target_feature": one["counterparts"][0]}
     return [
-        Pick(
-            "planted one-to-one",
-            "full",
-            one_id,
-            one,
-            [
-                ("describe_feature", {"model": "full", "feature": one_id, "n_tokens": 6}),
-                ("find_matches", {"model": "full", "feature": one_id, "top_n": 5}),
-                (
-                    "compare_features",
-                    {"model": "full", "source_feature": one_id, "target_feature": one["counterparts"][0]},
-                ),
-                ("find_decomposition", {"model": "full", "feature": one_id}),
-            ],
-        ),
-        Pick(
-            "planted split",
-            "full",
-            split_id,
-            split,
-            [
-                ("find_matches", {"model": "full", "feature": split_id, "top_n": 8}),
-                ("find_decomposition", {"model": "full", "feature": split_id}),
-            ],
-        ),
-        Pick(
-            "planted polysemantic",
-            "full",
-            poly_id,
-            poly,
-            [
-                ("find_decomposition", {"model": "full", "feature": poly_id}),
-            ],
-        ),
-        Pick(
-            "planted unique to full",
-            "full",
-            unique_id,
-            unique,
-            [
-                ("find_matches", {"model": "full", "feature": unique_id, "top_n": 3}),
-                ("find_decomposition", {"model": "full", "feature": unique_id}),
-            ],
-        ),
-        Pick(
-            f"planted child of full {split_id}",
-            "ultra",
-            child_id,
-            child,
-            [
-                ("describe_feature", {"model": "ultra", "feature": child_id, "n_tokens": 6}),
-                ("find_decomposition", {"model": "ultra", "feature": child_id}),
-            ],
-        ),
+        Pick("planted one-to-one", "full", one_id, one, [
+            on("full", one_id, "describe_feature", n_tokens=6),
+            on("full", one_id, "find_matches", top_n=5),
+            ("compare_features", compare),
+            on("full", one_id, "find_decomposition"),
+        ]),
+        Pick("planted split", "full", split_id, split, [
+            on("full", split_id, "find_matches", top_n=8),
+            on("full", split_id, "find_decomposition"),
+        ]),
+        Pick("planted polysemantic", "full", poly_id, poly, [on("full", poly_id, "find_decomposition")]),
+        Pick("planted unique to full", "full", unique_id, unique, [
+            on("full", unique_id, "find_matches", top_n=3),
+            on("full", unique_id, "find_decomposition"),
+        ]),
+        Pick(f"planted child of full {split_id}", "ultra", child_id, child, [
+            on("ultra", child_id, "describe_feature", n_tokens=6),
+            on("ultra", child_id, "find_decomposition"),
+        ]),
     ]
 
 
@@ -213,6 +178,77 @@ def _timing(result: dict | None, round_trip_ms: float) -> str:
 
 
 # ---- the session --------------------------------------------------------------------------------
+class _Session:
+    """One client session: calls a tool, records it, prints what came back."""
+
+    def __init__(self, client: Any, as_json: bool):
+        self.client = client
+        self.say = (lambda *a: None) if as_json else print
+        self.record: list[dict[str, Any]] = []
+
+    async def call(self, tool: str, args: dict) -> tuple[dict | None, str, float]:
+        t = time.perf_counter()
+        result = await self.client.call_tool(tool, args)
+        ms = (time.perf_counter() - t) * 1000
+        text = result.content[0].text if result.content else ""
+        self.record.append(
+            {
+                "tool": tool,
+                "arguments": args,
+                "round_trip_ms": round(ms, 3),
+                "is_error": bool(result.is_error),
+                "result": None if result.is_error else result.structured_content,
+                **({"error": text} if result.is_error else {}),
+            }
+        )
+        return (None if result.is_error else result.structured_content), text, ms
+
+    async def show(self, tool: str, args: dict, heading: str) -> dict | None:
+        result, text, ms = await self.call(tool, args)
+        self.say(f"\n{heading} ({_timing(result, ms)})")
+        for line in describe(tool, result) if result else [text]:
+            self.say(f"  {line}")
+        return result
+
+    async def overview(self) -> None:
+        await self.show("list_models", {}, "list_models")
+        result = await self.show("pair_alignment", {}, "pair_alignment")
+        narrow = min(result["models"], key=lambda m: m["n_features"])["model"] if result else "full"
+        await self.show(
+            "list_unique_features", {"model": narrow, "limit": 5}, f"list_unique_features model={narrow} limit=5"
+        )
+
+    async def check(self, pick: Pick) -> bool:
+        """Call a pick's tools, print the answers and whether they agree with the truth."""
+        concept = pick.truth.get("concept") or "-"
+        self.say(f"\n== {pick.model} {pick.feature}: {pick.title} (concept: {concept})")
+        results = {}
+        for tool, args in pick.calls:
+            result, text, ms = await self.call(tool, args)
+            self.say(f"  {tool} ({_timing(result, ms)})")
+            if result is None:
+                self.say(f"    error: {text}")
+                continue
+            results[tool] = result
+            for line in describe(tool, result):
+                self.say(f"    {line}")
+        try:
+            line, ok = truth_line(pick, results)
+        except (KeyError, TypeError, ValueError) as exc:
+            line, ok = f"could not compare with the truth ({exc!r})", False
+        self.say(f"  truth: {line} -> {'AGREES' if ok else 'DIFFERS'}")
+        return ok
+
+    async def bad_call(self) -> None:
+        bad_args = {"model": "full", "feature": 999999}
+        _, text, ms = await self.call("find_matches", bad_args)
+        self.say(
+            f"\nA bad call, find_matches{bad_args} ({ms:.1f} ms) comes back as an error the agent can act on:"
+        )
+        for line in text.splitlines():
+            self.say(f"  {line}")
+
+
 async def session(pair_dir: Path, picks: list[Pick], as_json: bool) -> int:
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
@@ -222,96 +258,30 @@ async def session(pair_dir: Path, picks: list[Pick], as_json: bool) -> int:
         args=["-m", "crossmodel_matcher", "serve", "--pair", str(pair_dir)],
         env=dict(os.environ),
     )
-    say = (lambda *a: None) if as_json else print
-    record: list[dict[str, Any]] = []
-    agreed = 0
     t0 = time.perf_counter()
     async with Client(stdio_client(params, errlog=sys.stderr)) as client:
+        s = _Session(client, as_json)
         tools = (await client.list_tools()).tools
         info = client.server_info
-        say(
+        s.say(
             f"Server {info.name if info else '?'} {info.version if info else ''} over stdio, ready in "
             f"{time.perf_counter() - t0:.1f} s; pair {pair_dir}"
         )
-        say("Tools: " + "; ".join(f"{t.name} ({t.title})" for t in tools))
-        say(
+        s.say("Tools: " + "; ".join(f"{t.name} ({t.title})" for t in tools))
+        s.say(
             "Timings: round trip through the Python SDK client (which also re-validates each result "
             "against its outputSchema); core = the matcher's own time inside the server."
         )
-
-        async def call(tool: str, args: dict) -> tuple[dict | None, str, float]:
-            t = time.perf_counter()
-            result = await client.call_tool(tool, args)
-            ms = (time.perf_counter() - t) * 1000
-            text = result.content[0].text if result.content else ""
-            record.append(
-                {
-                    "tool": tool,
-                    "arguments": args,
-                    "round_trip_ms": round(ms, 3),
-                    "is_error": bool(result.is_error),
-                    "result": None if result.is_error else result.structured_content,
-                    **({"error": text} if result.is_error else {}),
-                }
-            )
-            return (None if result.is_error else result.structured_content), text, ms
-
-        result, text, ms = await call("list_models", {})
-        say(f"\nlist_models ({_timing(result, ms)})")
-        for line in describe("list_models", result) if result else [text]:
-            say(f"  {line}")
-        result, text, ms = await call("pair_alignment", {})
-        say(f"\npair_alignment ({_timing(result, ms)})")
-        for line in describe("pair_alignment", result) if result else [text]:
-            say(f"  {line}")
-        narrow = min(result["models"], key=lambda m: m["n_features"])["model"] if result else "full"
-        result, text, ms = await call("list_unique_features", {"model": narrow, "limit": 5})
-        say(f"\nlist_unique_features model={narrow} limit=5 ({_timing(result, ms)})")
-        for line in describe("list_unique_features", result) if result else [text]:
-            say(f"  {line}")
-
+        await s.overview()
+        agreed = 0
         for pick in picks:
-            concept = pick.truth.get("concept") or "-"
-            say(f"\n== {pick.model} {pick.feature}: {pick.title} (concept: {concept})")
-            results = {}
-            for tool, args in pick.calls:
-                result, text, ms = await call(tool, args)
-                say(f"  {tool} ({_timing(result, ms)})")
-                if result is None:
-                    say(f"    error: {text}")
-                    continue
-                results[tool] = result
-                for line in describe(tool, result):
-                    say(f"    {line}")
-            try:
-                line, ok = truth_line(pick, results)
-            except (KeyError, TypeError, ValueError) as exc:
-                line, ok = f"could not compare with the truth ({exc!r})", False
-            agreed += ok
-            say(f"  truth: {line} -> {'AGREES' if ok else 'DIFFERS'}")
-
-        bad_args = {"model": "full", "feature": 999999}
-        _, text, ms = await call("find_matches", bad_args)
-        say(
-            f"\nA bad call, find_matches{bad_args} ({ms:.1f} ms) comes back as an error the agent can act on:"
-        )
-        for line in text.splitlines():
-            say(f"  {line}")
-
-    say(
+            agreed += await s.check(pick)
+        await s.bad_call()
+    s.say(
         f"\n{agreed}/{len(picks)} demo features agree with the planted truth "
         "(benchmarks/bench_core.py scores every feature)."
     )
     if as_json:
-        print(json.dumps({"pair": str(pair_dir), "calls": record}, indent=2))
+        print(json.dumps({"pair": str(pair_dir), "calls": s.record}, indent=2))
     return 0
 
-
-def run(args: argparse.Namespace) -> int:
-    import anyio
-
-    from crossmodel_matcher.demo import ensure_demo_pair, load_truth
-
-    pair_dir = ensure_demo_pair(progress=True)
-    picks = choose_features(load_truth(pair_dir))
-    return anyio.run(session, pair_dir, picks, bool(args.json))

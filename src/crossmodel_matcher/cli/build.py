@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 MODEL_KEYS = {
     "top": "generic top-examples table: .parquet, .csv or .jsonl (feature_id, activation, tokens)",
@@ -70,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_model(text: str):
     """`NAME:KEY=VALUE[,KEY=VALUE...]` as ModelInputs (InputError on anything malformed)."""
-    from crossmodel_matcher.store.ingest import InputError
+    from crossmodel_matcher.errors import InputError
     from crossmodel_matcher.store.inputs_reader import ModelInputs
 
     name, sep, rest = text.partition(":")
@@ -100,8 +99,9 @@ def parse_model(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from crossmodel_matcher.store.ingest import InputError
-    from crossmodel_matcher.store.inputs_reader import build_pair_from_inputs
+    from crossmodel_matcher.cli.errors import fail
+    from crossmodel_matcher.errors import InputError
+    from crossmodel_matcher.pair_source import build_pair_from_inputs
 
     try:
         models = [parse_model(text) for text in args.model]
@@ -115,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(json.dumps(summary.as_dict(), indent=2) if args.json else summary.text())
     return 0

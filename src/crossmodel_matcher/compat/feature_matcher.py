@@ -1,200 +1,25 @@
-"""The original skill's Python API (`load_context`, `FeatureMatcher`) over the matcher core.
-
-Code written for SplatNLP's cross-model matcher runs unchanged once its two imports read
-``from crossmodel_matcher.compat import FeatureMatcher, load_context``. Every score comes from
-the core (`matcher.scores` via `CrossModelMatcher`); this module only selects candidates,
-orders them and renames fields. Original fields keep their meaning (`combined_score` is the
-original formula, `notes` its bands); what the core adds sits in separate fields
-(`match_score`, `relation`, `reading`, `evidence`).
-
-Differences from the original, on purpose:
-- `find_matches` scores every candidate by default. `n_candidates=N` scores N candidates
-  chosen by a cheap high-recall pre-filter (co-firing, else distinctive tokens) instead of a
-  random sample; `report.candidate_selection` says which.
-- `matches` are ranked by the core's counterpart score (`rank_by="combined_score"` gives the
-  original order), keeping the original's rule that only `combined_score > 0` is a match.
-- Activation correlation is full-stream Pearson over aligned examples (zeros included).
-"""
+"""`FeatureMatcher`: candidate selection (all, or a pre-filter), ordering and renaming over the
+core's scores and evidence."""
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crossmodel_matcher.matcher import Matcher, MatcherInputError, ModelTables, scores
-from crossmodel_matcher.matcher.search import LINKED_RELATIONS, RANK_KEYS, CandidateScores
-from crossmodel_matcher.schemas import Match, PairEvidence, ScoreBand
-
-__all__ = [
-    "FeatureMatch",
-    "FeatureMatcher",
-    "MatchingReport",
-    "ModelContext",
-    "clear_context_cache",
-    "load_context",
-]
+from crossmodel_matcher.compat.context import ModelContext
+from crossmodel_matcher.compat.reports import NOTES, FeatureMatch, MatchingReport
+from crossmodel_matcher.matcher import Matcher, MatcherInputError, scores
+from crossmodel_matcher.matcher.candidates import CandidateScores
+from crossmodel_matcher.rules import LINKED_RELATIONS, RANK_KEYS
+from crossmodel_matcher.schemas import Match
 
 LINKED = LINKED_RELATIONS
 """Relations that make a match a counterpart (as the core's `counterpart_ids`)."""
 
 PREFILTER_DISTINCTIVE_TOKENS = 8
 """Tokens-only pairs: the pre-filter reads the source's this many most distinctive tokens."""
-
-NOTES = {
-    ScoreBand.strong: "Strong match (high correlation + overlap)",
-    ScoreBand.good: "Good match",
-    ScoreBand.moderate: "Moderate match",
-    ScoreBand.weak: "Weak match",
-}
-"""The original's note for each band of the combined score (schemas.score_band)."""
-
-_MATCHERS: dict[tuple[str, int], Matcher] = {}
-_LOCK = threading.Lock()
-
-
-# ---- contexts --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelContext:
-    """One model of a loaded pair; contexts of one pair share one `Matcher`."""
-
-    model_type: str
-    matcher: Matcher = field(repr=False)
-    pair_dir: Path | None = None
-
-    @property
-    def tables(self) -> ModelTables:
-        return self.matcher.model(self.model_type)
-
-    @property
-    def n_features(self) -> int:
-        return self.tables.n_features
-
-    @property
-    def vocab(self) -> dict[str, int]:
-        """Token -> id, as the original context had it."""
-        return {tok: i for i, tok in enumerate(self.matcher.pair.vocab)}
-
-    @property
-    def inv_vocab(self) -> dict[int, str]:
-        return dict(enumerate(self.matcher.pair.vocab))
-
-    def get_feature_ids(self) -> list[int]:
-        """Every feature id of this model (the original's `ctx.get_feature_ids()`)."""
-        return list(range(self.n_features))
-
-    def other_model(self) -> str:
-        """Name of the pair's other model."""
-        return self.matcher.pair.other(self.model_type).name
-
-
-def _pair_key(pair_dir: Path) -> tuple[str, int]:
-    manifest = pair_dir / "pair.json"
-    mtime = manifest.stat().st_mtime_ns if manifest.is_file() else 0
-    return str(pair_dir), mtime
-
-
-def _shared_matcher(pair_dir: Path) -> Matcher:
-    """One loaded Matcher per pair directory (rebuilt pairs are reloaded)."""
-    key = _pair_key(pair_dir)
-    with _LOCK:
-        matcher = _MATCHERS.get(key)
-        if matcher is None:
-            for old in [k for k in _MATCHERS if k[0] == key[0]]:
-                del _MATCHERS[old]
-            matcher = Matcher.from_dir(pair_dir)
-            _MATCHERS[key] = matcher
-        return matcher
-
-
-def clear_context_cache() -> None:
-    """Forget every loaded pair (the next `load_context` loads from disk again)."""
-    with _LOCK:
-        _MATCHERS.clear()
-
-
-def load_context(model_name: str = "ultra", data: str | Path | Matcher | None = None) -> ModelContext:
-    """Context for one model of a pair.
-
-    `data` is a pair directory or an already-loaded `Matcher`; by default the pair named by
-    $CROSSMODEL_MATCHER_PAIR, else the demo pair (built into the cache on first use).
-    """
-    if isinstance(data, Matcher):
-        matcher, pair_dir = data, None
-    else:
-        from crossmodel_matcher.pair_source import resolve_pair_dir
-
-        pair_dir = resolve_pair_dir(None if data is None else str(data)).resolve()
-        matcher = _shared_matcher(pair_dir)
-    if not isinstance(model_name, str):
-        raise MatcherInputError(f"model_name must be a model name string, got {model_name!r}")
-    matcher.model(model_name)  # raises with the loaded model names
-    return ModelContext(model_type=model_name, matcher=matcher, pair_dir=pair_dir)
-
-
-# ---- reports -------------------------------------------------------------------------------
-@dataclass
-class FeatureMatch:
-    """A candidate counterpart; the first nine fields are the original's."""
-
-    source_feature: int
-    source_model: str
-    target_feature: int
-    target_model: str
-    activation_correlation: float = 0.0
-    """Full-stream Pearson over aligned examples; 0.0 where the pair has no activations."""
-    top_token_overlap: float = 0.0
-    """Jaccard of the two original top-50 token sets."""
-    combined_score: float = 0.0
-    """The original: 0.4 * overlap + 0.6 * correlation if correlation > 0, else overlap."""
-    shared_top_tokens: list[str] = field(default_factory=list)
-    """Tokens in both top-50 sets, most distinctive first."""
-    notes: str = ""
-    """The original's band of `combined_score` (> 0.5 strong, > 0.3 good, > 0.1 moderate)."""
-    # Additions from the core.
-    rank: int = 0
-    target_label: str | None = None
-    match_score: float = 0.0
-    weighted_overlap: float = 0.0
-    overlap_band: str = "weak"
-    relation: str = "none"
-    reading: str = ""
-    evidence: PairEvidence | None = None
-
-
-@dataclass
-class MatchingReport:
-    """Matches of one feature; the first six fields are the original's."""
-
-    source_feature: int
-    source_model: str
-    target_model: str
-    matches: list[FeatureMatch] = field(default_factory=list)
-    n_candidates_tested: int = 0
-    """Candidates actually scored."""
-    best_correlation: float = 0.0
-    """Activation correlation of the first match (0.0 when there is none), as the original."""
-    # Additions.
-    n_target_features: int = 0
-    candidate_selection: str = ""
-    """How the scored candidates were chosen: all of them, or the pre-filter used."""
-    ranked_by: str = "match_score"
-    signals_used: list[str] = field(default_factory=list)
-    has_counterpart: bool = False
-    """Whether a match clears the core's counterpart threshold (see `counterparts`)."""
-    counterparts: list[int] = field(default_factory=list)
-    """Matches clearing the core's counterpart threshold, in rank order."""
-    source_dead: bool = False
-    reading: str = ""
-    elapsed_ms: float = 0.0
-
-    @property
-    def match_ids(self) -> list[int]:
-        return [m.target_feature for m in self.matches]
 
 
 # ---- candidate selection -------------------------------------------------------------------
@@ -214,6 +39,16 @@ def _top_n(primary: np.ndarray, secondary: np.ndarray, n: int) -> np.ndarray:
         tied2 = tied[sec == kth2]  # ascending ids
         tied = np.concatenate([above2, tied2[: need - len(above2)]])
     return np.sort(np.concatenate([above, tied]))
+
+
+def _check_find_args(n_candidates: object, n_top_matches: object, rank_by: object) -> None:
+    for name, value in (("n_candidates", n_candidates), ("n_top_matches", n_top_matches)):
+        if value is None and name == "n_candidates":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise MatcherInputError(f"{name} must be a positive integer, got {value!r}")
+    if rank_by not in RANK_KEYS:
+        raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
 
 
 class FeatureMatcher:
@@ -296,14 +131,7 @@ class FeatureMatcher:
         m = self.matcher
         src, tgt = m.model(self.source_ctx.model_type), m.model(self.target_ctx.model_type)
         f = m.check_feature(src, source_feature, "source_feature")
-        for name, value in (("n_candidates", n_candidates), ("n_top_matches", n_top_matches)):
-            if value is None and name == "n_candidates":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise MatcherInputError(f"{name} must be a positive integer, got {value!r}")
-        if rank_by not in RANK_KEYS:
-            raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
-
+        _check_find_args(n_candidates, n_top_matches, rank_by)
         if n_candidates is None or n_candidates >= tgt.n_features:
             ids = np.arange(tgt.n_features)
             cs = m.candidate_scores(src, f)
@@ -316,18 +144,8 @@ class FeatureMatcher:
         eligible = np.flatnonzero(cs.combined > 0)  # the original kept only combined_score > 0
         order = eligible[np.lexsort((ids[eligible], -key[eligible]))][: int(n_top_matches)]
 
-        core_matches: list[Match] = []
-        matches: list[FeatureMatch] = []
-        for rank, j in enumerate(order.tolist(), start=1):
-            t = int(ids[j])
-            ev = m.evidence(cs, j)
-            shared = m.shared_tokens(src, f, tgt, t)
-            core = Match(
-                rank=rank, target_feature=t, target_label=tgt.label(t), evidence=ev,
-                shared_tokens=shared, reading=m.match_reading(tgt.name, t, ev),
-            )
-            core_matches.append(core)
-            matches.append(self._feature_match(f, core))
+        core_matches = self._core_matches(f, cs, ids, order)
+        matches = [self._feature_match(f, core) for core in core_matches]
         dead = bool(src.dead[f])
         counterparts = [c.target_feature for c in core_matches if not dead and c.evidence.relation in LINKED]
         reading = m.report_reading(src, f, tgt, core_matches, bool(counterparts), dead)
@@ -350,6 +168,20 @@ class FeatureMatcher:
             reading=reading,
             elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
+
+    def _core_matches(self, f: int, cs: CandidateScores, ids: np.ndarray, order: np.ndarray) -> list[Match]:
+        """The core's Match of each chosen candidate position, in rank order."""
+        m = self.matcher
+        src, tgt = m.model(self.source_ctx.model_type), m.model(self.target_ctx.model_type)
+        out = []
+        for rank, j in enumerate(order.tolist(), start=1):
+            t = int(ids[j])
+            ev = m.evidence(cs, j)
+            out.append(Match(
+                rank=rank, target_feature=t, target_label=tgt.label(t), evidence=ev,
+                shared_tokens=m.shared_tokens(src, f, tgt, t), reading=m.match_reading(tgt.name, t, ev),
+            ))
+        return out
 
     def compare_features(self, source_fid: int, target_fid: int) -> dict[str, Any]:
         """Two features side by side: the original's keys, then the core's evidence."""

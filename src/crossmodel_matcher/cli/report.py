@@ -8,8 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from crossmodel_matcher.cli.errors import fail
 from crossmodel_matcher.figures.kinds import FIGURE_KINDS
-from crossmodel_matcher.pair_source import add_pair_argument, resolve_pair_dir
+from crossmodel_matcher.pair_choice import add_pair_argument, resolve_pair_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"crossmodel-matcher report: error: {message}", file=sys.stderr)
-    return 2
+    return fail(message, "report")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -55,19 +55,19 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--out {args.out}: name a .html file (the page) or a .png file (one figure)")
     if not out.parent.is_dir():
         return _fail(f"--out {args.out}: folder {out.parent} does not exist")
+    from crossmodel_matcher.errors import CrossmodelError
     from crossmodel_matcher.figures.views import feature_report_page, render_figure
-    from crossmodel_matcher.matcher import Matcher, MatcherInputError
-    from crossmodel_matcher.store.format import PairFormatError
+    from crossmodel_matcher.pair_source import open_pair
 
     try:
-        matcher = Matcher.from_dir(resolve_pair_dir(args.pair))
+        matcher = open_pair(resolve_pair_dir(args.pair))
         if suffix == ".html":
             data = feature_report_page(matcher, args.model, args.feature).encode("utf-8")
             what = f"page about {args.model} {args.feature}"
         else:
             image = render_figure(matcher, args.figure, args.model, args.feature)
             data, what = image.png, image.caption
-    except (MatcherInputError, PairFormatError) as exc:
+    except CrossmodelError as exc:
         return _fail(str(exc))
     _write_atomically(out, data)
     print(f"wrote {out} ({len(data) / 1000:.0f} KB): {what}", file=sys.stderr)

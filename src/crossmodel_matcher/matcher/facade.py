@@ -1,0 +1,288 @@
+"""The matcher façade: one object per loaded pair, holding the null model, the alignment and
+the decomposer, and answering every query. Each part gets what it needs at construction;
+nothing is set later and nothing calls back into the façade."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from crossmodel_matcher.errors import MatcherInputError
+from crossmodel_matcher.matcher import readings, tokens
+from crossmodel_matcher.matcher.alignment import Alignment, load_or_build
+from crossmodel_matcher.matcher.candidates import (
+    CandidateScores,
+    check_feature,
+    direction,
+    model_of,
+    score_candidates,
+)
+from crossmodel_matcher.matcher.decompose import Decomposer
+from crossmodel_matcher.matcher.evidence import Polysemantic, has_counterpart, pair_evidence
+from crossmodel_matcher.matcher.null import NullModel
+from crossmodel_matcher.rules import (
+    BRIEF_TOKENS,
+    CHANCE_ALPHA,
+    COUNTERPART_MIN_CONTAINMENT,
+    DEFAULT_MAX_PARTS,
+    DEFAULT_N_TOKENS,
+    DEFAULT_TOP_N,
+    DEFAULT_UNIQUE_LIMIT,
+    LINKED_RELATIONS,
+    MATCH_SHARED_TOKENS,
+    MAX_TOP_N,
+    MAX_UNIQUE_LIMIT,
+    RANK_KEYS,
+    check_count,
+    check_range,
+)
+from crossmodel_matcher.schemas import (
+    AlignmentSummary,
+    ComparisonReport,
+    DecompositionReport,
+    Direction,
+    FeatureSummary,
+    Match,
+    MatchReport,
+    ModelInfo,
+    PairEvidence,
+    PairInfo,
+    TokenComparison,
+    UniqueFeature,
+    UniqueFeaturesPage,
+)
+from crossmodel_matcher.tables import ModelTables, PairTables
+
+
+class Matcher:
+    """find_matches, compare_features, find_decomposition, describe_feature and the pair-wide
+    queries over one loaded pair; holds no per-query state."""
+
+    def __init__(self, pair: PairTables, pair_dir: str | Path | None = None, progress: bool = False):
+        self.pair = pair
+        self.null = NullModel(pair)
+        # The alignment is built from decompositions whose verdicts need no alignment; the
+        # decomposer that answers queries then reads it (polysemantic parts).
+        plain = Decomposer(pair, self.candidate_scores, partial(self._evidence, polysemantic=None))
+        where = None if pair_dir is None else Path(pair_dir)
+        self.alignment: Alignment = load_or_build(pair, where, plain.find_decomposition, progress)
+        self._decomposer = Decomposer(pair, self.candidate_scores, self.evidence)
+
+    # ---- the pieces every query shares ----------------------------------------------------
+    def model(self, name: str) -> ModelTables:
+        return model_of(self.pair, name)
+
+    def check_feature(self, model: ModelTables, feature: int, arg: str = "feature") -> int:
+        return check_feature(model, feature, arg)
+
+    def direction(self, source: ModelTables, target: ModelTables) -> Direction:
+        return direction(source, target)
+
+    def candidate_scores(
+        self, source: ModelTables, feature: int, targets: np.ndarray | None = None
+    ) -> CandidateScores:
+        """Every signal of `feature` against the other model's candidates (all, or `targets`),
+        with the null attached: each candidate's best-of-N p-value is computed once, when needed."""
+        cs = score_candidates(self.pair, source, feature, targets)
+        cs.attach_null(partial(self.null.chance_p, source, feature, cs))
+        return cs
+
+    def evidence(self, cs: CandidateScores, idx: int) -> PairEvidence:
+        """Evidence of candidate position `idx`, with its null percentile and relation."""
+        return self._evidence(cs, idx, self.alignment.in_polysemantic)
+
+    def _evidence(self, cs: CandidateScores, idx: int, polysemantic: Polysemantic | None) -> PairEvidence:
+        return pair_evidence(self.pair, self.null, cs, idx, polysemantic)
+
+    def has_counterpart(self, source: ModelTables, feature: int, cs: CandidateScores) -> bool:
+        return has_counterpart(source, feature, cs)
+
+    shared_tokens = staticmethod(tokens.shared_tokens)
+    only_tokens = staticmethod(tokens.only_tokens)
+    distinctive_tokens = staticmethod(tokens.distinctive_tokens)
+    match_reading = staticmethod(readings.match_reading)
+    report_reading = staticmethod(readings.report_reading)
+    evidence_record = staticmethod(readings.evidence_record)
+
+    # ---- queries ------------------------------------------------------------------------------
+    def describe_feature(self, model: str, feature: int, n_tokens: int = DEFAULT_N_TOKENS) -> FeatureSummary:
+        m = self.model(model)
+        f = check_feature(m, feature)
+        return FeatureSummary(
+            model=m.name,
+            feature=f,
+            label=m.label(f),
+            dead=bool(m.dead[f]),
+            firing_rate=round(float(m.fire_count[f]) / max(1, m.n_examples), 6),
+            fire_count=int(m.fire_count[f]),
+            max_activation=round(float(m.max_activation[f]), 6),
+            mean_activation=round(float(m.mean_activation[f]), 6),
+            top_tokens=tokens.top_tokens(m, f, n_tokens),
+            distinctive_tokens=tokens.distinctive_tokens(m, f, n_tokens),
+        )
+
+    def find_matches(
+        self, model: str, feature: int, top_n: int = DEFAULT_TOP_N, rank_by: str = "match_score"
+    ) -> MatchReport:
+        """Rank every feature of the other model as a counterpart of (model, feature)."""
+        t0 = time.perf_counter()
+        src = self.model(model)
+        f = check_feature(src, feature)
+        check_range("top_n", top_n, 1, MAX_TOP_N, MatcherInputError)
+        if rank_by not in RANK_KEYS:
+            raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
+        tgt = self.pair.other(src.name)
+        cs = self.candidate_scores(src, f)
+        matches = self._ranked(src, f, tgt, cs, cs.ranking(rank_by), top_n)
+        dead = bool(src.dead[f])
+        has = has_counterpart(src, f, cs)
+        signals = src.signals if self.pair.has_activations else ["tokens"]
+        best = matches[0] if matches else None
+        return MatchReport(
+            source_model=src.name,
+            source_feature=f,
+            source_label=src.label(f),
+            target_model=tgt.name,
+            direction=direction(src, tgt),
+            n_candidates_tested=tgt.n_features,
+            signals_used=[s for s in signals if s != "decoder" or self.pair.decoder_comparable],
+            ranked_by=rank_by if (rank_by != "correlation" or cs.correlation is not None) else "match_score",
+            has_counterpart=has,
+            source_dead=dead,
+            matches=matches,
+            match_ids=[m.target_feature for m in matches],
+            counterpart_ids=[m.target_feature for m in matches if m.evidence.relation in LINKED_RELATIONS],
+            evidence_record=None if best is None or dead else readings.evidence_record(
+                src.name, f, tgt.name, best.target_feature, best.evidence
+            ),
+            reading=readings.report_reading(src, f, tgt, matches, has, dead),
+            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
+
+    def _ranked(
+        self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, key: np.ndarray, top_n: int
+    ) -> list[Match]:
+        """The top_n candidates by `key` (ties: smaller id), each with its evidence."""
+        k = min(top_n, len(key))
+        part = np.argpartition(-key, k - 1)[:k]
+        order = part[np.lexsort((part, -key[part]))]
+        matches = []
+        for rank, idx in enumerate(order.tolist(), start=1):
+            ev = self.evidence(cs, idx)
+            matches.append(
+                Match(
+                    rank=rank,
+                    target_feature=idx,
+                    target_label=tgt.label(idx),
+                    evidence=ev,
+                    shared_tokens=tokens.shared_tokens(src, f, tgt, idx, limit=MATCH_SHARED_TOKENS),
+                    reading=readings.match_reading(tgt.name, idx, ev),
+                )
+            )
+        return matches
+
+    def compare_features(self, model: str, source_feature: int, target_feature: int) -> ComparisonReport:
+        """Two features side by side: shared and distinctive tokens, co-firing, every score."""
+        t0 = time.perf_counter()
+        src = self.model(model)
+        tgt = self.pair.other(src.name)
+        fs = check_feature(src, source_feature, "source_feature")
+        ft = check_feature(tgt, target_feature, "target_feature")
+        cs = self.candidate_scores(src, fs, np.array([ft]))
+        ev = self.evidence(cs, 0)
+        src_only = tgt_only = None
+        if ev.cofire_count is not None:
+            src_only = int(src.col_nnz[fs]) - ev.cofire_count
+            tgt_only = int(tgt.col_nnz[ft]) - ev.cofire_count
+        return ComparisonReport(
+            source=self.describe_feature(src.name, fs),
+            target=self.describe_feature(tgt.name, ft),
+            direction=direction(src, tgt),
+            evidence=ev,
+            tokens=TokenComparison(
+                shared_tokens=tokens.shared_tokens(src, fs, tgt, ft),
+                source_only_tokens=tokens.only_tokens(src, fs, tgt, ft),
+                target_only_tokens=tokens.only_tokens(tgt, ft, src, fs),
+            ),
+            source_only_fires=src_only,
+            target_only_fires=tgt_only,
+            n_aligned_examples=self.pair.n_aligned,
+            evidence_record=readings.evidence_record(src.name, fs, tgt.name, ft, ev),
+            reading=readings.match_reading(tgt.name, ft, ev),
+            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
+
+    def find_decomposition(
+        self, model: str, feature: int, max_parts: int = DEFAULT_MAX_PARTS
+    ) -> DecompositionReport:
+        """Which features of the other model together make up (model, feature)."""
+        return self._decomposer.find_decomposition(model, feature, max_parts)
+
+    # ---- the whole pair -------------------------------------------------------------------------
+    def info(self) -> PairInfo:
+        models = [
+            ModelInfo(
+                name=m.name,
+                n_features=m.n_features,
+                n_examples=m.n_examples,
+                n_dead=int(m.dead.sum()),
+                signals=[s for s in m.signals if s != "activations" or self.pair.has_activations],
+                activation_space=m.activation_space,
+                has_labels=bool(m.labels),
+            )
+            for m in self.pair.models
+        ]
+        return PairInfo(
+            format_version=self.pair.format_version,
+            models=models,
+            vocab_size=len(self.pair.vocab),
+            n_aligned_examples=self.pair.n_aligned,
+            decoder_comparable=self.pair.decoder_comparable,
+            description=self.pair.description,
+        )
+
+    def alignment_summary(self) -> AlignmentSummary:
+        """Model-wide alignment: counterparts per side, split sizes, mixtures, unique features."""
+        return self.alignment.summary()
+
+    def list_unique_features(
+        self, model: str, offset: int = 0, limit: int = DEFAULT_UNIQUE_LIMIT
+    ) -> UniqueFeaturesPage:
+        """Live features of `model` with no counterpart above chance in the other model."""
+        m = self.model(model)
+        check_count("offset", offset, 0, MatcherInputError)
+        check_count("limit", limit, 1, MatcherInputError)
+        if limit > MAX_UNIQUE_LIMIT:
+            raise MatcherInputError(f"limit={limit} is out of range: use 1..{MAX_UNIQUE_LIMIT}")
+        ids = self.alignment.unique_features(m.name)
+        page = ids[offset : offset + limit]
+        feats = [
+            UniqueFeature(
+                feature=f,
+                label=m.label(f),
+                fire_count=int(m.fire_count[f]),
+                firing_rate=round(float(m.fire_count[f]) / max(1, m.n_examples), 6),
+                top_tokens=[t.token for t in tokens.distinctive_tokens(m, f, BRIEF_TOKENS)],
+            )
+            for f in page
+        ]
+        end = offset + len(page)
+        return UniqueFeaturesPage(
+            model=m.name,
+            other_model=self.pair.other(m.name).name,
+            definition=f"live, and no feature of the other model is a counterpart: containment "
+            f">= {COUNTERPART_MIN_CONTAINMENT} one way, positive correlation, above chance "
+            f"(best-of-N p < {CHANCE_ALPHA})",
+            total=len(ids),
+            offset=offset,
+            limit=limit,
+            next_offset=end if end < len(ids) else None,
+            feature_ids=page,
+            features=feats,
+        )
+
+
+__all__ = ["Matcher"]

@@ -1,0 +1,141 @@
+# No `from __future__ import annotations`: the argument types are built at run time from the
+# loaded pair (the `model` Literal, the feature ranges), and the SDK reads them as objects.
+"""The tools' argument types, typed for one pair: each names its valid values in its error."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field, ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
+
+from crossmodel_matcher.errors import PairFormatError
+from crossmodel_matcher.figures.kinds import FIGURE_KINDS, FIGURE_KINDS_DOC
+from crossmodel_matcher.rules import (
+    MAX_OFFSET,
+    MAX_PARTS,
+    MAX_TOP_N,
+    MAX_UNIQUE_LIMIT,
+    RANK_KEYS,
+    TOP_K_TOKENS,
+)
+from crossmodel_matcher.store.format import read_manifest
+
+
+def explained(sentence: str, integer: bool = False) -> WrapValidator:
+    """Replace pydantic's error for one argument with an actionable sentence.
+
+    With `integer`, booleans are refused too (pydantic would read true as 1).
+    """
+
+    def refuse(value: Any) -> PydanticCustomError:
+        got = repr(value)
+        got = got if len(got) <= 60 else got[:57] + "..."
+        return PydanticCustomError(
+            "invalid_argument", "{sentence} (got {got})", {"sentence": sentence, "got": got}
+        )
+
+    def check(value: Any, handler: Callable[[Any], Any]) -> Any:
+        if integer and isinstance(value, bool):
+            raise refuse(value)
+        try:
+            return handler(value)
+        except ValidationError:
+            raise refuse(value) from None
+
+    return WrapValidator(check)
+
+
+@dataclass(frozen=True)
+class PairShape:
+    """Model names and feature counts: what the tool signatures are built from."""
+
+    names: tuple[str, ...]
+    n_features: dict[str, int]
+
+    @classmethod
+    def of_matcher(cls, matcher: Any) -> "PairShape":
+        models = matcher.pair.models
+        return cls(tuple(m.name for m in models), {m.name: m.n_features for m in models})
+
+    @classmethod
+    def of_dir(cls, pair_dir: Path) -> "PairShape":
+        models = read_manifest(pair_dir).get("models", [])
+        try:
+            return cls(tuple(m["name"] for m in models), {m["name"]: int(m["n_features"]) for m in models})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PairFormatError(f"{pair_dir / 'pair.json'}: field 'models' is malformed ({exc})") from exc
+
+    def ranges(self) -> str:
+        return ", ".join(f"0..{self.n_features[n] - 1} for {n!r}" for n in self.names)
+
+    @property
+    def names_text(self) -> str:
+        return " or ".join(repr(n) for n in self.names)
+
+    @property
+    def other(self) -> str:
+        """How a description names the other model."""
+        a, b = self.names
+        return f"the other model ({b} for {a}, {a} for {b})"
+
+
+def _int(arg: str, lo: int, hi: int, description: str) -> Any:
+    return Annotated[
+        int,
+        Field(ge=lo, le=hi, description=description),
+        explained(f"{arg} must be an integer from {lo} to {hi}", integer=True),
+    ]
+
+
+def argument_types(shape: PairShape) -> dict[str, Any]:
+    """Every tool argument's annotated type, by argument name, for this pair."""
+    max_id = max(shape.n_features.values()) - 1
+    names_text = shape.names_text
+
+    def feature_arg(arg: str, what: str) -> Any:
+        return Annotated[
+            int,
+            Field(ge=0, le=max_id, description=f"{what}: {shape.ranges()}."),
+            explained(f"{arg} must be an integer feature id: {shape.ranges()}", integer=True),
+        ]
+
+    return {
+        "model": Annotated[
+            Literal[shape.names],  # type: ignore[valid-type]  # built from the loaded pair
+            Field(description=f"Model the feature belongs to: {names_text}; matches are searched in the other."),
+            explained(f"model must be one of {names_text}"),
+        ],
+        "feature": feature_arg("feature", "Feature id in `model`"),
+        "source_feature": feature_arg("source_feature", "Feature id in `model`"),
+        "target_feature": feature_arg("target_feature", "Feature id in the other model"),
+        "top_n": _int("top_n", 1, MAX_TOP_N, f"How many ranked counterparts to return (1..{MAX_TOP_N})."),
+        "rank_by": Annotated[
+            Literal[RANK_KEYS],  # type: ignore[valid-type]
+            Field(description="Score to rank candidates by; match_score (default) uses activations and tokens."),
+            explained(f"rank_by must be one of {', '.join(RANK_KEYS)}"),
+        ],
+        "max_parts": _int("max_parts", 1, MAX_PARTS, f"Most parts (or parents) to return (1..{MAX_PARTS})."),
+        "n_tokens": _int(
+            "n_tokens", 1, TOP_K_TOKENS, f"How many top and distinctive tokens to list (1..{TOP_K_TOKENS})."
+        ),
+        "offset": _int(
+            "offset", 0, MAX_OFFSET, f"Index of the first unique feature to return (0..{MAX_OFFSET})."
+        ),
+        "kind": Annotated[
+            Literal[FIGURE_KINDS],  # type: ignore[valid-type]
+            Field(description="; ".join(f"{k}: {doc}" for k, doc in FIGURE_KINDS_DOC.items())),
+            explained(f"kind must be one of {', '.join(FIGURE_KINDS)}"),
+        ],
+        "limit": _int(
+            "limit", 1, MAX_UNIQUE_LIMIT,
+            f"How many unique features to return on this page (1..{MAX_UNIQUE_LIMIT}).",
+        ),
+    }
+
+
+def optional(annotated: Any) -> Any:
+    """`annotated | None`, its description repeated at the top level where clients look first."""
+    description = next((m.description for m in get_args(annotated)[1:] if getattr(m, "description", None)), None)
+    return Annotated[annotated | None, Field(description=description)]

@@ -1,0 +1,244 @@
+# No `from __future__ import annotations`: each handler's signature is built at run time from
+# the tool table and the pair's argument types, and the SDK reads it as objects.
+"""The tools, declared once in a table, and their registration: one loop, one error mapping.
+
+Each tool runs one matcher query on a worker thread (a CapacityLimiter bounds the threads)
+and returns the core's pydantic report unchanged, so its outputSchema comes from schemas.py.
+Expected failures (`CrossmodelError`, bad arguments) become one sentence naming the argument;
+anything else is logged to stderr and answered generically, and the server keeps serving.
+"""
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import ToolAnnotations
+
+from crossmodel_matcher.errors import CrossmodelError
+from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.pair_loader import PairLoader
+from crossmodel_matcher.rules import DEFAULT_MAX_PARTS, DEFAULT_N_TOKENS, DEFAULT_TOP_N, DEFAULT_UNIQUE_LIMIT
+from crossmodel_matcher.schemas import (
+    AlignmentSummary,
+    ComparisonReport,
+    DecompositionReport,
+    FeatureSummary,
+    MatchReport,
+    PairInfo,
+    UniqueFeaturesPage,
+)
+from crossmodel_matcher.server.arguments import PairShape, argument_types, optional
+from crossmodel_matcher.server.figures import FigureBlocks, figure_blocks, register_figure_resources
+
+logger = logging.getLogger("crossmodel_matcher.server")
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+REQUIRED = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One tool: its name, title, description ({other} names the other model), the matcher
+    method it calls (or a function of the matcher and the arguments), its arguments (name,
+    default; a default of None makes the argument optional) and what it returns: a report
+    (its outputSchema) or content blocks (no outputSchema)."""
+
+    name: str
+    title: str
+    description: str
+    method: str | Callable[..., Any]
+    args: tuple[tuple[str, Any], ...]
+    returns: type
+
+
+TOOLS = (
+    Tool(
+        "find_matches", "Find a feature's counterparts in the other model",
+        "Rank every feature of {other} as a counterpart of one feature. Each match carries all "
+        "evidence (token Jaccard, weighted overlap, activation correlation, containment both ways, "
+        "null percentile and best-of-N p-value, calibrated band strong/moderate/weak/chance, typed "
+        "relation same/parent/child/part-of-polysemantic/related/none) and a one-line reading; "
+        "has_counterpart is false when nothing is a counterpart above chance (the feature is unique "
+        "to its model). Use it first when you know a feature and want its partner.",
+        "find_matches",
+        (("model", REQUIRED), ("feature", REQUIRED), ("top_n", DEFAULT_TOP_N), ("rank_by", "match_score")),
+        MatchReport,
+    ),
+    Tool(
+        "compare_features", "Compare two features side by side",
+        "Put one feature of `model` (source_feature) next to one feature of {other} "
+        "(target_feature): both summaries, every score, shared / source-only / target-only tokens "
+        "and how often each fires without the other. Use it to check a candidate from find_matches.",
+        "compare_features",
+        (("model", REQUIRED), ("source_feature", REQUIRED), ("target_feature", REQUIRED)),
+        ComparisonReport,
+    ),
+    Tool(
+        "find_decomposition", "Decompose a feature into the other model's features",
+        "Which features of the other model together make up this one. For a narrow feature: the "
+        "wide features lying inside it, chosen by non-negative regression of its activations and "
+        "grouped into concepts, with R^2 and a verdict: one_to_one, split (refined into children "
+        "of one concept), polysemantic (a mixture of unrelated concepts) or no_counterpart. For a "
+        "wide feature: its parent(s) in the narrow model and the parent's verdict.",
+        "find_decomposition",
+        (("model", REQUIRED), ("feature", REQUIRED), ("max_parts", DEFAULT_MAX_PARTS)),
+        DecompositionReport,
+    ),
+    Tool(
+        "list_models", "List the loaded models",
+        "The loaded model pair: each model's name, feature count, examples, dead features and "
+        "signals (tokens, activations, decoder), the vocabulary size and the aligned examples. "
+        "Call it first to learn the valid model names and feature ranges.",
+        "info", (), PairInfo,
+    ),
+    Tool(
+        "describe_feature", "Describe one feature",
+        "What one feature is: its label if any, firing rate and activation statistics, its "
+        "original top tokens (counts in its top-10% examples) and its distinctive tokens "
+        "(lift-weighted). Dead features say so.",
+        "describe_feature",
+        (("model", REQUIRED), ("feature", REQUIRED), ("n_tokens", DEFAULT_N_TOKENS)),
+        FeatureSummary,
+    ),
+    Tool(
+        "list_unique_features", "List features with no counterpart",
+        "Live features of `model` that have no counterpart above chance in {other} (no feature "
+        "in a containment relation with them whose co-firing beats the best-of-N null), with their "
+        "distinctive tokens, a page at a time (next_offset). feature_ids is ready for cluster analysis.",
+        "list_unique_features",
+        (("model", REQUIRED), ("offset", 0), ("limit", DEFAULT_UNIQUE_LIMIT)),
+        UniqueFeaturesPage,
+    ),
+    Tool(
+        "pair_alignment", "Summarise the whole pair's alignment",
+        "The pair at a glance, computed once and cached: per model the share of live features "
+        "with a `same` counterpart and with any counterpart, unique and dead counts; the narrow "
+        "model's decomposition verdicts, the histogram of split sizes and the polysemantic count.",
+        "alignment_summary", (), AlignmentSummary,
+    ),
+    Tool(
+        "show_figure", "Show a figure",
+        "One picture, 800x600 PNG (12-30 KB), and a one-line caption: containment (a feature's top "
+        "20 candidates placed by how much of each lies in the other, coloured by relation), "
+        "decomposition (its parts as stacked shares with their tokens) or overview (the whole "
+        "pair; model and feature not needed). Worth it to see the shape of many candidates or "
+        "parts at once, or to show a person; for exact numbers and ids call find_matches or "
+        "find_decomposition.",
+        figure_blocks,
+        (("kind", REQUIRED), ("model", None), ("feature", None)),
+        FigureBlocks,
+    ),
+)
+
+
+@dataclass
+class ServerState:
+    """What the lifespan yields: the pair's loader and the worker-thread limiter."""
+
+    loader: PairLoader[Matcher]
+    limiter: anyio.CapacityLimiter
+
+    @property
+    def matcher(self) -> Matcher:
+        """The matcher, waiting until the pair is loaded: only ever read on a worker thread."""
+        return self.loader.get()
+
+
+async def run_query(
+    state: ServerState, label: str, query: Callable[[Matcher], Any],
+    expected: type[Exception] = ToolError, internal: type[Exception] = ToolError, internal_text: str = "",
+) -> Any:
+    """Run one matcher query off the event loop; expected failures become `expected(message)`,
+    anything else is logged and becomes `internal(...)` with a generic sentence."""
+    try:
+        return await anyio.to_thread.run_sync(lambda: query(state.matcher), limiter=state.limiter)
+    except CrossmodelError as exc:
+        raise expected(str(exc)) from None
+    except Exception:
+        logger.exception("%s failed unexpectedly", label)
+        raise internal(
+            internal_text
+            or f"{label} failed with an internal error (details are in the server's log on stderr); "
+            "the server is still running: check the arguments and try again"
+        ) from None
+
+
+def _handler(tool: Tool, types: dict[str, Any]) -> Callable[..., Any]:
+    """An async handler whose signature (ctx, then the tool's typed arguments) the SDK reads."""
+
+    method = tool.method
+    call = method if callable(method) else lambda m, **kw: getattr(m, method)(**kw)
+
+    async def handler(ctx: Context, **kwargs: Any) -> Any:
+        return await run_query(ctx.request_context.lifespan_context, tool.name, lambda m: call(m, **kwargs))
+
+    pos = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    hints = {n: optional(types[n]) if d is None else types[n] for n, d in tool.args}
+    params = [inspect.Parameter("ctx", pos, annotation=Context)]
+    params += [inspect.Parameter(n, pos, annotation=hints[n], default=d) for n, d in tool.args]
+    handler.__signature__ = inspect.Signature(params, return_annotation=tool.returns)  # type: ignore[attr-defined]
+    handler.__annotations__ = {"ctx": Context, **hints, "return": tool.returns}
+    handler.__name__ = handler.__qualname__ = tool.name
+    return handler
+
+
+def register(server: MCPServer, shape: PairShape, state: Callable[[], ServerState]) -> None:
+    """Register every tool of the table, and the resources, typed for this pair's models."""
+    types = argument_types(shape)
+    for tool in TOOLS:
+        server.tool(
+            name=tool.name, title=tool.title, annotations=READ_ONLY,
+            description=tool.description.format(other=shape.other),
+        )(_handler(tool, types))
+    _register_resources(server, shape, state)
+
+
+def _register_resources(server: MCPServer, shape: PairShape, state: Callable[[], ServerState]) -> None:
+    @server.resource(
+        "pair://alignment", name="pair_alignment", title="Model-wide alignment", mime_type="application/json"
+    )
+    async def alignment_resource() -> str:
+        """The pair's alignment summary, as pair_alignment returns it."""
+        summary = await run_query(state(), "pair://alignment", Matcher.alignment_summary, ResourceError, ResourceError)
+        return summary.model_dump_json(indent=2)
+
+    register_figure_resources(server, state, run_query)
+
+    @server.resource("pair://info", name="pair_info", title="Loaded model pair", mime_type="application/json")
+    async def pair_info() -> str:
+        """The loaded model pair, as list_models returns it."""
+        info = await run_query(state(), "pair://info", Matcher.info, ResourceError, ResourceError)
+        return info.model_dump_json(indent=2)
+
+    @server.resource(
+        "feature://{model}/{feature}",
+        name="feature",
+        title="One feature's summary",
+        mime_type="application/json",
+    )
+    async def feature_resource(model: str, feature: str) -> str:
+        """One feature's summary, as describe_feature returns it (default n_tokens)."""
+        if model not in shape.names:
+            raise ResourceNotFoundError(f"unknown model {model!r} in the URI: use {shape.names_text}")
+        try:
+            fid = int(feature)
+        except ValueError:
+            raise ResourceNotFoundError(
+                f"feature {feature!r} in the URI is not an integer: use {shape.ranges()}"
+            ) from None
+        summary = await run_query(
+            state(), f"feature://{model}/{feature}",
+            functools.partial(Matcher.describe_feature, model=model, feature=fid),
+            expected=ResourceNotFoundError, internal=ResourceError,
+            internal_text="internal error reading the feature; details are in the server's log",
+        )
+        return summary.model_dump_json(indent=2)
+
+    register_figure_resources(server, state, run_query)
