@@ -3,7 +3,8 @@
 #   1. a developer checkout after `make setup`: .venv/bin/crossmodel-matcher, as is;
 #   2. else an environment of its own, made on first start (and again when pyproject.toml
 #      changes) with `uv sync` where uv is on PATH, else with Python 3.11+ (`venv` + `pip`);
-#      later starts run its console script directly (no resolver in the way).
+#      later starts run its console script directly (no resolver in the way; bytecode is
+#      compiled at install, so no start pays for it).
 # The environment holds no torch (an optional extra; the server never imports it).
 # Everything this prints goes to stderr: stdout carries the MCP protocol.
 # Environment: CROSSMODEL_MATCHER_ENV (where the environment lives; default: $CLAUDE_PLUGIN_DATA
@@ -20,7 +21,7 @@ fi
 
 install_with_uv() {
   echo "crossmodel-matcher: first start: creating $ENV_DIR with uv (under a minute)" >&2
-  UV_PROJECT_ENVIRONMENT=$ENV_DIR uv sync --quiet --no-dev --project "$ROOT" >&2
+  UV_PROJECT_ENVIRONMENT=$ENV_DIR uv sync --quiet --no-dev --compile-bytecode --project "$ROOT" >&2
 }
 
 install_with_pip() {

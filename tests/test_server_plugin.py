@@ -108,7 +108,7 @@ def test_launcher_first_start_syncs_with_uv_then_reuses_the_environment(tmp_path
     assert "first start" in first.stderr and "uv-progress" in first.stderr  # never on stdout
     assert first.stdout.startswith("usage: crossmodel-matcher")
     calls = (tmp_path / "uv-calls").read_text().splitlines()
-    assert calls == [f"{tmp_path / 'env'} sync --quiet --no-dev --project {ROOT}"]
+    assert calls == [f"{tmp_path / 'env'} sync --quiet --no-dev --compile-bytecode --project {ROOT}"]
     second = launch(tmp_path, [tools], "--help")
     assert second.returncode == 0 and "first start" not in second.stderr
     assert len((tmp_path / "uv-calls").read_text().splitlines()) == 1  # reused, no second sync
