@@ -39,8 +39,10 @@ install_with_pip() {
   "$ENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "$ROOT" >&2
 }
 
-if [ ! -f "$READY" ] || [ "$ROOT/pyproject.toml" -nt "$READY" ]; then
+# Made again when missing, when pyproject.toml is newer, or when it was made for another plugin
+# folder ($CLAUDE_PLUGIN_DATA outlives a plugin version; uv installs the plugin editable).
+if [ ! -f "$READY" ] || [ "$ROOT/pyproject.toml" -nt "$READY" ] || [ "$(cat "$READY")" != "$ROOT" ]; then
   if command -v uv >/dev/null 2>&1; then install_with_uv; else install_with_pip; fi
-  touch "$READY"  # only after a complete install: an interrupted one is redone next start
+  echo "$ROOT" > "$READY"  # only after a complete install: an interrupted one is redone next start
 fi
 exec "$ENV_DIR/bin/crossmodel-matcher" "$@"

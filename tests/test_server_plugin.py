@@ -67,7 +67,7 @@ async def test_mcp_json_starts_the_server(small_pair_dir, tmp_path):
     assert [m["name"] for m in result.structured_content["models"]] == ["full", "ultra"]
 
 
-BASE_TOOLS = ("sh", "dirname", "touch", "mkdir", "ln")
+BASE_TOOLS = ("sh", "dirname", "cat", "mkdir", "ln")
 """What the launcher (and the fake tools below) use besides uv or Python."""
 
 
@@ -112,6 +112,10 @@ def test_launcher_first_start_syncs_with_uv_then_reuses_the_environment(tmp_path
     second = launch(tmp_path, [tools], "--help")
     assert second.returncode == 0 and "first start" not in second.stderr
     assert len((tmp_path / "uv-calls").read_text().splitlines()) == 1  # reused, no second sync
+    (tmp_path / "env" / ".crossmodel-matcher-ready").write_text("/another/plugin/version\n")
+    third = launch(tmp_path, [tools], "--help")  # made for another plugin folder: synced again
+    assert third.returncode == 0 and "first start" in third.stderr
+    assert len((tmp_path / "uv-calls").read_text().splitlines()) == 2
 
 
 def test_launcher_interrupted_install_is_redone(tmp_path):
