@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,8 +38,15 @@ def _answer(proc: subprocess.Popen, want_id: int, deadline: float) -> dict:
     raise TimeoutError(f"no answer to request {want_id}")
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def start_once(command: list[str], env: dict[str, str], timeout: float) -> dict[str, float | str]:
     """One launch: seconds to the initialize answer and to the first tool answer."""
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
@@ -64,6 +72,7 @@ def start_once(command: list[str], env: dict[str, str], timeout: float) -> dict[
             proc.wait()
     names = [m["name"] for m in models["result"]["structuredContent"]["models"]]
     return {
+        "cpu_s": _children_cpu() - cpu0,
         "initialize_s": t_init,
         "first_tool_s": t_tool,
         "server": init["result"]["serverInfo"]["name"],
@@ -83,19 +92,15 @@ def main() -> int:
     env = dict(os.environ, CLAUDE_PLUGIN_ROOT=str(args.root))
     runs = [start_once(command, env, args.timeout) for _ in range(args.runs + 1)]
     first, warm = runs[0], runs[1:]
-    rows = [("first start", first["initialize_s"], first["first_tool_s"])]
+    keys = ("initialize_s", "first_tool_s", "cpu_s")
+    rows = [("first start", *(first[k] for k in keys))]
     if warm:
-        rows.append(
-            (
-                f"warm start (median of {len(warm)})",
-                statistics.median(r["initialize_s"] for r in warm),
-                statistics.median(r["first_tool_s"] for r in warm),
-            )
-        )
+        rows.append((f"warm start (median of {len(warm)})", *(statistics.median(r[k] for r in warm) for k in keys)))
     print(f"command: {' '.join(command)}  (serves {first['models']})")
-    print(f"{'':<26} {'initialize answered':>20} {'list_models answered':>21}")
-    for name, t_init, t_tool in rows:
-        print(f"{name:<26} {t_init:>19.2f}s {t_tool:>20.2f}s")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'':<26} {'initialize answered':>20} {'list_models answered':>21} {'CPU (whole run)':>16}")
+    for name, t_init, t_tool, cpu in rows:
+        print(f"{name:<26} {t_init:>19.2f}s {t_tool:>20.2f}s {cpu:>15.2f}s")
     if args.json:
         args.json.write_text(json.dumps({"command": command, "runs": runs}, indent=2))
     return 0
