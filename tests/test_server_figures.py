@@ -129,3 +129,26 @@ async def test_a_pair_that_fails_to_load_is_a_tool_error(small_pair_dir, monkeyp
             result = await client.call_tool(tool, args)
             assert result.is_error
             assert "could not load" in result.content[0].text and "disk on fire" in result.content[0].text
+
+
+async def test_first_start_builds_the_demo_pair_in_the_background(small_pair_dir, small_matcher, monkeypatch, tmp_path):
+    """No pair named and no demo pair yet: the server is typed from the demo's sizes at once,
+    and the demo pair is built on the loader thread (here: a stand-in of the small pair's sizes)."""
+    from crossmodel_matcher import demo
+
+    built = threading.Event()
+
+    def build_demo(**_):
+        built.set()
+        return small_pair_dir
+
+    monkeypatch.delenv("CROSSMODEL_MATCHER_PAIR", raising=False)
+    monkeypatch.setattr(demo, "demo_pair_dir", lambda *a, **k: tmp_path / "not-built-yet")
+    monkeypatch.setattr(demo, "ensure_demo_pair", build_demo)
+    monkeypatch.setattr(demo, "N_FULL", 8)
+    monkeypatch.setattr(demo, "N_ULTRA", 24)
+    server = create_server()
+    async with Client(server) as client:
+        result = await client.call_tool("list_models", {})
+    assert built.is_set()
+    assert result.structured_content == small_matcher.info().model_dump(mode="json")

@@ -87,17 +87,16 @@ def _pair_to_load(pair_dir: str | Path | None) -> tuple[PairShape, str, Callable
         if not (demo.demo_pair_dir() / "pair.json").is_file():
             shape = PairShape(("full", "ultra"), {"full": demo.N_FULL, "ultra": demo.N_ULTRA})
             where = f"the demo pair (first start: building it into {demo.demo_pair_dir()})"
-            return shape, where, lambda: open_pair(demo.ensure_demo_pair())
+            return shape, where, lambda: _checked(open_pair(demo.ensure_demo_pair()), shape, where)
     chosen = Path(pair_dir) if pair_dir is not None else resolve_pair_dir(None)
     shape = PairShape.of_dir(chosen)
+    return shape, str(chosen), lambda: _checked(open_pair(chosen), shape, str(chosen))
 
-    def load() -> Matcher:
-        m = open_pair(chosen)
-        if PairShape.of_matcher(m) != shape:
-            raise PairFormatError(f"{chosen}: the pair changed on disk while the server started")
-        return m
 
-    return shape, str(chosen), load
+def _checked(matcher: Matcher, shape: PairShape, where: str) -> Matcher:
+    if PairShape.of_matcher(matcher) != shape:
+        raise PairFormatError(f"{where}: the pair changed on disk while the server started")
+    return matcher
 
 
 def _version() -> str:
