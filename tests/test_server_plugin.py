@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,11 +68,13 @@ async def test_mcp_json_starts_the_server(small_pair_dir, tmp_path):
     assert [m["name"] for m in result.structured_content["models"]] == ["full", "ultra"]
 
 
-BASE_TOOLS = ("sh", "dirname", "cat", "mkdir", "ln")
+BASE_TOOLS = ("sh", "dirname", "cat", "mkdir", "ln", "rm", "sleep", "setsid", "tail")
 """What the launcher (and the fake tools below) use besides uv or Python."""
 
 
-def launch(tmp_path: Path, path_dirs: list[Path], *args: str) -> subprocess.CompletedProcess:
+def launch(
+    tmp_path: Path, path_dirs: list[Path], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess | None:
     """Run the launcher with its own environment folder and only `path_dirs` + BASE_TOOLS on PATH."""
     base = tmp_path / "base"
     base.mkdir(exist_ok=True)
@@ -83,7 +86,11 @@ def launch(tmp_path: Path, path_dirs: list[Path], *args: str) -> subprocess.Comp
         "CROSSMODEL_MATCHER_ENV": str(tmp_path / "env"),
         "HOME": str(tmp_path),
     }
-    return subprocess.run([str(base / "sh"), str(LAUNCHER), *args], env=env, capture_output=True, text=True, timeout=60)
+    command = [str(base / "sh"), str(LAUNCHER), *args]
+    try:
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:  # subprocess.run kills the launcher, as a client would
+        return None
 
 
 def fake_tool(folder: Path, name: str, body: str) -> None:
@@ -105,7 +112,8 @@ def test_launcher_first_start_syncs_with_uv_then_reuses_the_environment(tmp_path
     )
     first = launch(tmp_path, [tools], "--help")
     assert first.returncode == 0, first.stderr
-    assert "first start" in first.stderr and "uv-progress" in first.stderr  # never on stdout
+    assert "first start" in first.stderr and "uv-progress" not in first.stdout  # stdout: protocol only
+    assert "uv-progress" in (tmp_path / "env.install.log").read_text()
     assert first.stdout.startswith("usage: crossmodel-matcher")
     calls = (tmp_path / "uv-calls").read_text().splitlines()
     assert calls == [f"{tmp_path / 'env'} sync --quiet --no-dev --compile-bytecode --project {ROOT}"]
@@ -118,13 +126,39 @@ def test_launcher_first_start_syncs_with_uv_then_reuses_the_environment(tmp_path
     assert len((tmp_path / "uv-calls").read_text().splitlines()) == 2
 
 
-def test_launcher_interrupted_install_is_redone(tmp_path):
+def test_launcher_failed_install_is_redone(tmp_path):
     tools = tmp_path / "tools"
-    fake_tool(tools, "uv", 'echo "$*" >> "$HOME/uv-calls"; exit 3\n')
-    assert launch(tmp_path, [tools], "--help").returncode == 3
-    assert launch(tmp_path, [tools], "--help").returncode == 3
+    fake_tool(tools, "uv", 'echo "$*" >> "$HOME/uv-calls"; echo "no network"; exit 3\n')
+    for _ in range(2):
+        failed = launch(tmp_path, [tools], "--help")
+        assert failed.returncode == 1 and failed.stdout == ""
+        assert "no network" in failed.stderr  # the install log's tail
+        assert "could not make" in failed.stderr and "tries again" in failed.stderr
     assert len((tmp_path / "uv-calls").read_text().splitlines()) == 2
     assert not (tmp_path / "env" / ".crossmodel-matcher-ready").exists()
+    assert not (tmp_path / "env.installing").exists()
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the project is not installed in this venv")
+def test_launcher_killed_by_a_client_timeout_leaves_the_install_running(tmp_path):
+    """A client that gives up on a slow first start kills the launcher; the install finishes."""
+    tools = tmp_path / "tools"
+    fake_tool(
+        tools,
+        "uv",
+        "sleep 2\n"
+        f'mkdir -p "$UV_PROJECT_ENVIRONMENT/bin" && ln -sf "{CONSOLE_SCRIPT}" "$UV_PROJECT_ENVIRONMENT/bin/crossmodel-matcher"\n',
+    )
+    launch(tmp_path, [tools], "--help", timeout=0.5)  # the "client" gives up after half a second
+    ready = tmp_path / "env" / ".crossmodel-matcher-ready"
+    assert not ready.exists()
+    for _ in range(100):
+        if ready.exists():
+            break
+        time.sleep(0.1)
+    assert ready.read_text().strip() == str(ROOT)
+    second = launch(tmp_path, [tools], "--help")
+    assert second.returncode == 0 and "first start" not in second.stderr
 
 
 def test_launcher_without_uv_or_python_says_what_it_needs(tmp_path):
