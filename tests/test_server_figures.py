@@ -134,7 +134,7 @@ async def test_a_pair_that_fails_to_load_is_a_tool_error(small_pair_dir, monkeyp
 async def test_first_start_builds_the_demo_pair_in_the_background(small_pair_dir, small_matcher, monkeypatch, tmp_path):
     """No pair named and no demo pair yet: the server is typed from the demo's sizes at once,
     and the demo pair is built on the loader thread (here: a stand-in of the small pair's sizes)."""
-    from crossmodel_matcher import demo
+    from crossmodel_matcher import demo, demo_paths
 
     built = threading.Event()
 
@@ -143,7 +143,7 @@ async def test_first_start_builds_the_demo_pair_in_the_background(small_pair_dir
         return small_pair_dir
 
     monkeypatch.delenv("CROSSMODEL_MATCHER_PAIR", raising=False)
-    monkeypatch.setattr(demo, "demo_pair_dir", lambda *a, **k: tmp_path / "not-built-yet")
+    monkeypatch.setattr(demo_paths, "demo_pair_dir", lambda *a, **k: tmp_path / "not-built-yet")
     monkeypatch.setattr(demo, "ensure_demo_pair", build_demo)
     monkeypatch.setattr(demo, "N_FULL", 8)
     monkeypatch.setattr(demo, "N_ULTRA", 24)

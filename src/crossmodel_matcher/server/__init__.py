@@ -24,6 +24,7 @@ from crossmodel_matcher.pair_choice import PAIR_ENV, resolve_pair_dir
 from crossmodel_matcher.pair_loader import PairLoader
 from crossmodel_matcher.pair_source import open_pair
 from crossmodel_matcher.rules import MAX_OFFSET
+from crossmodel_matcher.server.answers import AnswerServer
 from crossmodel_matcher.server.arguments import PairShape
 from crossmodel_matcher.server.tools import READ_ONLY, TOOLS, ServerState, register
 
@@ -42,7 +43,8 @@ other model, compare_features to inspect one pair side by side, and find_decompo
 whether a narrow feature is split (refined) or polysemantic (mixed) in the wide model, or which
 narrow feature is a wide feature's parent. list_unique_features and pair_alignment cover the whole
 pair. Trust `calibrated_band` (it beats a best-of-N null) over the original `overlap_band`.
-Every report carries a one-line `reading` and an `evidence_record` for research notes."""
+Answers are concise by default (response_format="detailed" gives every score and token list,
+with an `evidence_record` for research notes); each carries a one-line `reading`."""
 
 
 def create_server(
@@ -73,7 +75,7 @@ def create_server(
         state = loaded["state"] = ServerState(loader, anyio.CapacityLimiter(max_threads))
         yield state
 
-    server = MCPServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
+    server = AnswerServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
     register(server, shape, lambda: loaded["state"])
     return server
 
@@ -82,11 +84,13 @@ def _pair_to_load(pair_dir: str | Path | None) -> tuple[PairShape, str, Callable
     """Shape, name and loader of a pair directory, or of the demo pair; a demo pair not yet
     built gets its shape from the demo's sizes and is built on the loader thread (~1 min)."""
     if pair_dir is None and not os.environ.get(PAIR_ENV):
-        from crossmodel_matcher import demo
+        from crossmodel_matcher import demo_paths
 
-        if not (demo.demo_pair_dir() / "pair.json").is_file():
+        if not demo_paths.is_built(demo_paths.demo_pair_dir()):
+            from crossmodel_matcher import demo  # the generator: only when the demo must be built
+
             shape = PairShape(("full", "ultra"), {"full": demo.N_FULL, "ultra": demo.N_ULTRA})
-            where = f"the demo pair (first start: building it into {demo.demo_pair_dir()})"
+            where = f"the demo pair (first start: building it into {demo_paths.demo_pair_dir()})"
             return shape, where, lambda: _checked(open_pair(demo.ensure_demo_pair()), shape, where)
     chosen = Path(pair_dir) if pair_dir is not None else resolve_pair_dir(None)
     shape = PairShape.of_dir(chosen)
