@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from crossmodel_matcher.errors import PairFormatError
-from crossmodel_matcher.figures.kinds import FIGURE_KINDS, FIGURE_KINDS_DOC
+from crossmodel_matcher.figures.kinds import FIGURE_KINDS
 from crossmodel_matcher.rules import (
     MAX_BATCH,
     MAX_OFFSET,
@@ -140,19 +140,18 @@ def _answer_types(shape: PairShape, max_id: int) -> dict[str, Any]:
 def _figure_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     """show_figure's arguments; "tool.argument" keys type one tool's argument differently."""
     return {
+        # Described by the tool's own description (tools/list is kept small): no per-argument prose.
         "kind": Annotated[
             Literal[FIGURE_KINDS],  # type: ignore[valid-type]
-            Field(description="; ".join(f"{k}: {doc}" for k, doc in FIGURE_KINDS_DOC.items())),
             explained(f"kind must be one of {', '.join(FIGURE_KINDS)}"),
         ],
         "show_figure.model": Annotated[
             Literal[shape.names] | None,  # type: ignore[valid-type]
-            Field(description="Model of the feature (not for overview)."),
             explained(f"model must be one of {shape.names_text}"),
         ],
         "show_figure.feature": Annotated[
             int | None,
-            Field(ge=0, le=max_id, description=f"Feature id in `model` (not for overview): {shape.ranges()}."),
+            Field(ge=0, le=max_id),
             explained(f"feature must be an integer feature id: {shape.ranges()}", integer=True),
         ],
     }

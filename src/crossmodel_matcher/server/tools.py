@@ -114,12 +114,9 @@ TOOLS = (
     ),
     Tool(
         "show_figure", "Show a figure",
-        "One picture, 800x600 PNG (12-30 KB), and a one-line caption: containment (a feature's top "
-        "20 candidates placed by how much of each lies in the other, coloured by relation), "
-        "decomposition (its parts as stacked shares with their tokens) or overview (the whole "
-        "pair; model and feature not needed). Worth it to see the shape of many candidates or "
-        "parts at once, or to show a person; for exact numbers and ids call find_matches or "
-        "find_decomposition.",
+        "A PNG (800x600, <30 KB) and a caption: containment (a feature's top 20 candidates by "
+        "containment, coloured by relation), decomposition (its parts) or overview (the pair: no "
+        "model or feature). To see many at once or to show a person; numbers: the JSON tools.",
         figure_blocks,
         (("kind", REQUIRED), ("model", None), ("feature", None)),
     ),
@@ -207,8 +204,6 @@ def _register_resources(server: MCPServer, shape: PairShape, state: Callable[[],
         """The pair's alignment summary, as pair_alignment returns it."""
         summary = await run_query(state(), "pair://alignment", Matcher.alignment_summary, ResourceError, ResourceError)
         return summary.model_dump_json(indent=2)
-
-    register_figure_resources(server, state, run_query)
 
     @server.resource("pair://info", name="pair_info", title="Loaded model pair", mime_type="application/json")
     async def pair_info() -> str:
