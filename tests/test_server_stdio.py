@@ -46,6 +46,7 @@ async def test_console_script_serves_over_stdio(small_pair_dir, small_matcher):
                 "describe_feature",
                 "list_unique_features",
                 "pair_alignment",
+                "show_figure",
             }
             result = await client.call_tool("find_matches", {"model": "ultra", "feature": 9, "top_n": 3})
             assert not result.is_error

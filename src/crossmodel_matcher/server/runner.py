@@ -1,10 +1,12 @@
 """Where tool queries run, so the event loop only moves bytes.
 
 Light queries (`list_models`, `pair_alignment`: precomputed answers) run on their own small
-thread limiter and never queue behind heavy ones. Heavy queries run in worker processes forked
-after the pair is loaded (they share its memory-mapped arrays) at a lower CPU priority, so the
-event loop keeps the CPU when it needs it and never waits for a worker's GIL; without workers
-(tests, in-process servers) they run on the heavy thread limiter. Either way the worker also
+thread limiter and never queue behind heavy ones. Heavy queries run in worker processes at a
+lower CPU priority, so the event loop keeps the CPU when it needs it and never waits for a
+worker's GIL. The workers are forked before any thread starts; each loads the pair itself
+(its memory-mapped arrays are shared through the page cache), or shares a preloaded one.
+Without workers (tests, in-process servers, `serve --workers 0`) heavy queries run on the heavy
+thread limiter, waiting there for the server's own background load. Either way the worker also
 shapes the report for agents (`answers.answer`), validates it against the tool's answer model
 and serialises it (structured content and its compact JSON text); the matcher's time goes into
 the result's `_meta`, not into the report: the same question gets byte-identical reports.
@@ -19,9 +21,11 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -88,7 +92,7 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(parent: int) -> None:
+def _init_worker(parent: int, pair_dir: Path | None) -> None:
     """Follow the server out; let go of stdin/stdout (the protocol's, on stdio); lower the CPU
     priority; leave Ctrl-C to the server."""
     _die_with(parent)
@@ -101,28 +105,34 @@ def _init_worker(parent: int) -> None:
         os.nice(WORKER_NICENESS)
     except OSError:  # not permitted here: run at the parent's priority
         pass
+    if pair_dir is not None:  # a failure breaks the pool: the server answers on threads instead
+        global _worker_matcher
+        from crossmodel_matcher.pair_source import open_pair
+
+        _worker_matcher = open_pair(pair_dir)
 
 
-def start_workers(matcher: Matcher, processes: int) -> ProcessPoolExecutor | None:
-    """Fork `processes` workers sharing the loaded pair; None where fork is unavailable.
-
-    Call before any event loop or worker thread starts (forking a threaded process is unsafe).
-    """
+def start_workers(
+    processes: int, matcher: Matcher | None = None, pair_dir: Path | None = None
+) -> ProcessPoolExecutor | None:
+    """Fork `processes` workers sharing `matcher`, or each loading the pair at `pair_dir`; None
+    where fork is unavailable. Call before any event loop or thread starts (forking a threaded
+    process is unsafe)."""
     global _worker_matcher
     if processes < 1 or "fork" not in multiprocessing.get_all_start_methods():
         return None
     _worker_matcher = matcher
     pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_init_worker, initargs=(os.getpid(),))
-    pool.submit(int, 0).result()  # fork every worker now, while this process has one thread
+                               initializer=_init_worker, initargs=(os.getpid(), pair_dir))
+    pool.submit(int, 0)  # forks every worker now (with fork, all at once), while this process has one thread
     return pool
 
 
 class QueryRunner:
     """Runs matcher queries off the event loop: light on their own threads, heavy in workers."""
 
-    def __init__(self, matcher: Matcher, max_threads: int, pool: ProcessPoolExecutor | None = None):
-        self.matcher = matcher
+    def __init__(self, matcher: Callable[[], Matcher], max_threads: int, pool: ProcessPoolExecutor | None = None):
+        self.matcher = matcher  # waits for the server's own load (called on a worker thread only)
         self.pool = pool
         self.light = anyio.CapacityLimiter(LIGHT_THREADS)
         self.heavy = anyio.CapacityLimiter(max_threads)
@@ -131,7 +141,7 @@ class QueryRunner:
     async def run(self, tool: str, method: str, kwargs: dict[str, Any], fmt: str) -> Outcome:
         args = (tool, method, kwargs, fmt)
         if method in LIGHT_METHODS:
-            return await anyio.to_thread.run_sync(compute, self.matcher, *args, limiter=self.light)
+            return await anyio.to_thread.run_sync(lambda: compute(self.matcher(), *args), limiter=self.light)
         if self.pool is not None:
             try:
                 future: Future = self.pool.submit(_in_worker, *args)
@@ -139,7 +149,7 @@ class QueryRunner:
             except BrokenProcessPool:
                 logger.error("a query worker process died; answering on threads from now on")
                 self.close()
-        return await anyio.to_thread.run_sync(compute, self.matcher, *args, limiter=self.heavy)
+        return await anyio.to_thread.run_sync(lambda: compute(self.matcher(), *args), limiter=self.heavy)
 
     def close(self) -> None:
         if self.pool is not None:

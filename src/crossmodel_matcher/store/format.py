@@ -38,9 +38,9 @@ from crossmodel_matcher.errors import PairFormatError
 from crossmodel_matcher.rules import QUICK_HASH_MAX_BYTES
 from crossmodel_matcher.store import pair_checks
 from crossmodel_matcher.store.array_checks import CROSS_ARRAYS, MODEL_ARRAYS, OPTIONAL_ARRAYS
-from crossmodel_matcher.store.checksums import file_entry, pair_fingerprint, verify_checksums
+from crossmodel_matcher.store.checksums import check_sizes, file_entry, pair_fingerprint, verify_checksums
 from crossmodel_matcher.store.cleanup import make_tmp_dir, place, recover_interrupted_swap
-from crossmodel_matcher.store.manifest import FORMAT_NAME, FORMAT_VERSION, Manifest, parse_manifest
+from crossmodel_matcher.store.manifest import FORMAT_NAME, FORMAT_VERSION, FileEntry, Manifest, parse_manifest
 from crossmodel_matcher.tables import ModelTables, PairTables
 
 __all__ = [
@@ -221,3 +221,40 @@ def load_pair(pair_dir: str | Path, verify: bool = False) -> PairTables:
             f"{root}: cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); "
             f"check it with `crossmodel-matcher info --verify --pair {root}` or rebuild the pair"
         ) from None
+
+
+def quick_check(pair_dir: str | Path) -> Manifest:
+    """The checks that read no array data, for a server to run before its transport opens:
+    manifest, layout, sizes, every .npy header against the manifest, memory, vocabulary and
+    labels. PairFormatError naming the file on any problem; the full load checks the rest."""
+    root = Path(pair_dir)
+    if not (root / "pair.json").exists():
+        recover_interrupted_swap(root.resolve())
+    manifest = parse_manifest(root)
+    pair_checks.check_layout(root, manifest)
+    check_sizes(root, manifest)
+    pair_checks.check_memory(root, manifest)
+    for rel, entry in manifest.files.items():
+        if rel.endswith(".npy"):
+            _check_header(root / rel, entry)
+    pair_checks.read_vocab(root, manifest)
+    for i in range(len(manifest.models)):
+        pair_checks.read_labels(root, manifest, i)
+    return manifest
+
+
+def _check_header(path: Path, entry: FileEntry) -> None:
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in readers:
+                raise ValueError(f"npy format version {version} is not supported")
+            shape, _, dtype = readers[version](fh)
+    except (ValueError, OSError, EOFError) as exc:
+        raise PairFormatError(f"{path}: unreadable .npy header ({exc}); rebuild the pair") from None
+    if list(shape) != entry.shape or str(dtype) != entry.dtype:
+        raise PairFormatError(
+            f"{path}: header says shape {list(shape)} dtype {dtype}, pair.json records "
+            f"{entry.shape} {entry.dtype}; the file was changed after the build; rebuild the pair"
+        )
