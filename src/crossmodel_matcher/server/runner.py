@@ -105,11 +105,14 @@ def _init_worker(parent: int, pair_dir: Path | None) -> None:
         os.nice(WORKER_NICENESS)
     except OSError:  # not permitted here: run at the parent's priority
         pass
-    if pair_dir is not None:  # a failure breaks the pool: the server answers on threads instead
+    if pair_dir is not None:
         global _worker_matcher
         from crossmodel_matcher.pair_source import open_pair
 
-        _worker_matcher = open_pair(pair_dir)
+        try:
+            _worker_matcher = open_pair(pair_dir)
+        except Exception:  # the server's own load reports it; the pool breaks, threads answer
+            os._exit(3)
 
 
 def start_workers(
@@ -147,7 +150,7 @@ class QueryRunner:
                 future: Future = self.pool.submit(_in_worker, *args)
                 return await anyio.to_thread.run_sync(future.result, limiter=self.waiters)
             except BrokenProcessPool:
-                logger.error("a query worker process died; answering on threads from now on")
+                logger.warning("query worker processes are gone; answering on threads from now on")
                 self.close()
         return await anyio.to_thread.run_sync(lambda: compute(self.matcher(), *args), limiter=self.heavy)
 
