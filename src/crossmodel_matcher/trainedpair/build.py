@@ -38,18 +38,20 @@ class PairSpec:
     narrow: int = 256
     wide: int = 2048
     seed: int = 1
-    steps: int = 1500
+    steps: int = 0  # 0: the kind's default (TopK 1,500, ReLU 2,500)
 
     @property
     def name(self) -> str:
         return f"trained-v{VERSION}-{self.kind}-{self.narrow}x{self.wide}-seed{self.seed}"
 
     def config(self, width: int, offset: int) -> TrainConfig:
+        seed = self.seed * 10 + offset
         if self.kind == "topk":
             return TrainConfig("topk", width, k=6 if width == self.narrow else 8,
-                               steps=self.steps, seed=self.seed * 10 + offset)
+                               steps=self.steps or 1500, seed=seed)
         if self.kind == "relu":
-            return TrainConfig("relu", width, l1=2e-3, steps=self.steps, seed=self.seed * 10 + offset)
+            return TrainConfig("relu", width, l1=0.05, lr=3e-3, b_enc_init=-0.3,
+                               steps=self.steps or 2500, seed=seed)
         raise ValueError(f"kind={self.kind!r} must be 'topk' or 'relu'")
 
 

@@ -21,7 +21,8 @@ class TrainConfig:
     kind: str  # "topk" | "relu"
     n_latents: int
     k: int = 8  # TopK: active latents per example
-    l1: float = 3e-3  # ReLU: L1 coefficient (on activations, unit-norm decoder)
+    l1: float = 0.05  # ReLU: L1 coefficient (on activations, unit-norm decoder)
+    b_enc_init: float = 0.0  # ReLU: a negative start keeps most latents silent at first
     steps: int = 2500
     batch: int = 512
     lr: float = 1e-3
@@ -39,7 +40,7 @@ class SAE(nn.Module):
         dec /= dec.norm(dim=0, keepdim=True)
         self.W_dec = nn.Parameter(dec)
         self.W_enc = nn.Parameter(dec.T.clone())
-        self.b_enc = nn.Parameter(torch.zeros(cfg.n_latents))
+        self.b_enc = nn.Parameter(torch.full((cfg.n_latents,), float(cfg.b_enc_init)))
         self.b_dec = nn.Parameter(mean.clone())
 
     def pre(self, x: torch.Tensor) -> torch.Tensor:
