@@ -20,6 +20,7 @@ import numpy as np
 from crossmodel_matcher.demo import ensure_demo_pair
 from crossmodel_matcher.demo import load_truth as load_demo_truth
 from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.pair_source import open_pair
 from crossmodel_matcher.trainedpair import PairSpec, ensure_trained_pair, load_truth
 
 
@@ -111,19 +112,19 @@ def main() -> int:
     ap.add_argument("--seeds", default="1")
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args()
-    widths = {"topk": (256, 2048), "relu": (256, 3072)}
+    widths = {"topk": (256, 2048), "relu": (256, 2048)}
     all_rows = {}
     for kind in args.kinds.split(","):
         for seed in map(int, args.seeds.split(",")):
             spec = PairSpec(kind, *widths[kind], seed)
             pdir = ensure_trained_pair(spec)
-            m = Matcher.from_dir(pdir)
+            m = open_pair(pdir)
             rows = [dict(label=lab, n=n, w=w, **pair_stats(m, "narrow", n, "wide", w))
                     for lab, n, w in labelled_trained(m, load_truth(pdir))]
             all_rows[spec.name] = rows
             summarise(spec.name, rows)
     pdir = ensure_demo_pair()
-    m = Matcher.from_dir(pdir)
+    m = open_pair(pdir)
     rows = [dict(label=lab, n=n, w=w, **pair_stats(m, "full", n, "ultra", w))
             for lab, n, w in labelled_demo(m, load_demo_truth(pdir), np.random.default_rng(0))]
     all_rows["demo"] = rows

@@ -12,6 +12,7 @@ import numpy as np
 
 from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.matcher import readings, tokens
+from crossmodel_matcher.matcher import relations as rel
 from crossmodel_matcher.matcher.alignment import Alignment, load_or_build
 from crossmodel_matcher.matcher.candidates import (
     CandidateScores,
@@ -26,7 +27,6 @@ from crossmodel_matcher.matcher.null import NullModel
 from crossmodel_matcher.rules import (
     BRIEF_TOKENS,
     CHANCE_ALPHA,
-    COUNTERPART_MIN_CONTAINMENT,
     DEFAULT_MAX_PARTS,
     DEFAULT_N_TOKENS,
     DEFAULT_TOP_N,
@@ -36,10 +36,12 @@ from crossmodel_matcher.rules import (
     MAX_TOP_N,
     MAX_UNIQUE_LIMIT,
     RANK_KEYS,
+    RELATION_POOL_SIZE,
     check_count,
     check_range,
 )
 from crossmodel_matcher.schemas import (
+    RELATION_RULE_DOC,
     AlignmentSummary,
     ComparisonReport,
     DecompositionReport,
@@ -165,12 +167,10 @@ class Matcher:
     def _ranked(
         self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, key: np.ndarray, top_n: int
     ) -> list[Match]:
-        """The top_n candidates by `key` (ties: smaller id), each with its evidence."""
-        k = min(top_n, len(key))
-        part = np.argpartition(-key, k - 1)[:k]
-        order = part[np.lexsort((part, -key[part]))]
+        """The top_n candidates, each with its evidence: counterparts first (same, then parent,
+        child or part-of-polysemantic), each group by `key` (ties: smaller id)."""
         matches = []
-        for rank, idx in enumerate(order.tolist(), start=1):
+        for rank, idx in enumerate(self._order(src, f, cs, key, top_n).tolist(), start=1):
             ev = self.evidence(cs, idx)
             matches.append(
                 Match(
@@ -183,6 +183,22 @@ class Matcher:
                 )
             )
         return matches
+
+    def _order(self, src: ModelTables, f: int, cs: CandidateScores, key: np.ndarray, top_n: int) -> np.ndarray:
+        """Candidate positions in report order; candidates are the top of `key` and the relation
+        pool (relations.relation_pool), so no counterpart is missed."""
+        k = min(max(top_n, RELATION_POOL_SIZE), len(key))
+        cand = np.argpartition(-key, k - 1)[:k]
+        tier = np.full(len(cand), 2)
+        if cs.relations is not None:
+            cand = np.union1d(cand, cs.relations.pool())
+            codes = cs.relations.codes(cand)
+            tier = np.where(codes == rel.SAME, 0, np.where(np.isin(codes, (rel.PARENT, rel.CHILD)), 1, 2))
+        if not src.dead[f]:
+            poly = np.array([self.alignment.in_polysemantic(src.name, f, int(c)) for c in cand], dtype=bool)
+            if poly.any():
+                tier = np.where(poly & (cs.p_values(cand) < CHANCE_ALPHA), 1, tier)
+        return cand[np.lexsort((cand, -key[cand], tier))[:top_n]]
 
     def compare_features(self, model: str, source_feature: int, target_feature: int) -> ComparisonReport:
         """Two features side by side: shared and distinctive tokens, co-firing, every score."""
@@ -273,9 +289,8 @@ class Matcher:
         return UniqueFeaturesPage(
             model=m.name,
             other_model=self.pair.other(m.name).name,
-            definition=f"live, and no feature of the other model is a counterpart: containment "
-            f">= {COUNTERPART_MIN_CONTAINMENT} one way, positive correlation, above chance "
-            f"(best-of-N p < {CHANCE_ALPHA})",
+            definition="live, and no feature of the other model is a counterpart (relation same, "
+            f"parent or child: {RELATION_RULE_DOC})",
             total=len(ids),
             offset=offset,
             limit=limit,

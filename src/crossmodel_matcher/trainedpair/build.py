@@ -4,7 +4,7 @@ Everything follows from a `PairSpec` (kind, widths, seed): the true features, th
 data, both SAEs, the evaluation examples. The SAEs' activations on the evaluation examples
 and each example's tokens (the names of its active true features) are written in the
 generic input format (CSR `.npz`, tokens JSONL, keys) and built with
-`store.inputs_reader.build_pair_from_inputs`, as a user's data would be. The null twin is the
+`pair_source.build_pair_from_inputs`, as a user's data would be. The null twin is the
 same pair with the wide model's example keys permuted, so nothing corresponds.
 Cached under `<cache>/trained-v1-<kind>-<narrow>x<wide>-seed<seed>[-null]`.
 """
@@ -21,7 +21,8 @@ import scipy.sparse as sp
 import torch
 
 from crossmodel_matcher.demo import default_cache_dir
-from crossmodel_matcher.store.inputs_reader import ModelInputs, build_pair_from_inputs
+from crossmodel_matcher.pair_source import build_pair_from_inputs
+from crossmodel_matcher.store.inputs_reader import ModelInputs
 from crossmodel_matcher.trainedpair import truth as truth_mod
 from crossmodel_matcher.trainedpair.data import TrueFeatures, make_features, sample
 from crossmodel_matcher.trainedpair.train import TrainConfig, encode_all, train_sae
