@@ -32,9 +32,10 @@ SCORE_MODERATE = 0.1
 # ---- the relation rule (matcher/relations.py); token-only fallbacks -----------------------
 SAME_MIN_CORRELATION = 0.7
 """Full-stream correlation at which two features, one inside the other, are one feature."""
-INSIDE_MIN_MASS = 0.5
+INSIDE_MIN_MASS = 0.6
 """Share of a feature's activation mass on the other's firing examples that puts it inside the
-other (activation-mass containment: a threshold difference between two SAEs barely moves it)."""
+other (activation-mass containment: a threshold difference between two SAEs barely moves it;
+two independent halves of one concept reach about 0.5)."""
 RELATION_MIN_CONTAINMENT = 0.2
 """Count containment (either way) a containment relation needs besides the mass share."""
 RELATION_MIN_TOKEN_OVERLAP = 0.1
@@ -82,6 +83,7 @@ PART_MIN_GAIN = 0.01  # R^2 a part must add
 PART_MIN_TOKEN_GAIN = 0.05  # token coverage a part must add (tokens only)
 GROUP_MIN_OVERLAP = 0.2  # weighted token overlap that puts two parts in one concept group
 MIN_EXPLAINED = 0.25  # below this R^2 (or token coverage) there is no counterpart
+MIXTURE_MIN_REST = 0.1  # R^2 unrelated parts must add beyond a same counterpart to make a mixture
 DECOMPOSITION_STRONG = 0.6  # R^2 (or coverage) of a strong decomposition evidence record
 DECOMPOSITION_MODERATE = 0.3
 

@@ -30,6 +30,7 @@ from crossmodel_matcher.rules import (
     GROUP_MIN_OVERLAP,
     MAX_PARTS,
     MIN_EXPLAINED,
+    MIXTURE_MIN_REST,
     PART_MIN_GAIN,
     PART_MIN_INSIDE,
     PART_MIN_TOKEN_GAIN,
@@ -94,6 +95,22 @@ def _token_coverage(src_w: np.ndarray, part_w: np.ndarray) -> float:
     if total <= 0 or len(part_w) == 0:
         return 0.0
     return float(np.minimum(src_w, part_w.max(axis=0)).sum() / total)
+
+
+def _parent_verdict(f, parent_model, best, sub, same, cs) -> tuple[Verdict, str, list[int]]:
+    """A wide feature's verdict from its best parent's decomposition, and its siblings."""
+    if f in sub.part_ids and (sub.verdict == "polysemantic" or (sub.verdict == "one_to_one" and not same)):
+        return sub.verdict, (
+            f"{parent_model} {best} contains it; that feature's own decomposition: {sub.verdict_reason}"
+        ), []
+    if same:
+        return "one_to_one", f"{parent_model} {best} is the same feature (relation same)", []
+    inside = float(cs.relations.masses(np.array([best]))[0][0])
+    own = sub.refinement_ids + (sub.part_ids if sub.verdict == "split" else [])
+    return "split", (
+        f"{parent_model} {best} contains it ({inside:.0%} of its activation mass lies on that "
+        "feature's examples): it refines it"
+    ), [x for x in dict.fromkeys(own) if x != f]
 
 
 class Decomposer:
@@ -194,7 +211,10 @@ class Decomposer:
                 f"the best parts explain R^2={r2:.2f} of its activations (< {MIN_EXPLAINED}): "
                 "nothing in the other model makes it up"
             )
-        if same or len(parts) == 1:
+        # Unrelated parts make a mixture only when they add to what a same counterpart explains.
+        rest = r2 - float(cs.correlation[same[0]]) ** 2 if same else r2
+        mixture = len(parts) > 1 and n_groups > 1 and r2 >= MIN_EXPLAINED and rest >= MIXTURE_MIN_REST
+        if (same and not mixture) or len(parts) == 1:
             p = same[0] if same else parts[0]
             why = "relation same" if same else "the only part"
             return "one_to_one", (
@@ -276,22 +296,8 @@ class Decomposer:
                 "parents by the relation rule", ["tokens", "activations"],
             ))
         best = parents[0]
-        siblings: list[int] = []
-        if same:
-            verdict, reason = "one_to_one", f"{tgt.name} {best} is the same feature (relation same)"
-        else:
-            sub = self.find_decomposition(tgt.name, best, MAX_PARTS)
-            inside = float(cs.relations.masses(np.array([best]))[0][0])
-            if f in sub.part_ids and sub.verdict in ("one_to_one", "polysemantic"):
-                verdict = sub.verdict
-                reason = f"{tgt.name} {best} contains it; that feature's own decomposition: {sub.verdict_reason}"
-            else:
-                verdict, reason = "split", (
-                    f"{tgt.name} {best} contains it ({inside:.0%} of its activation mass lies on that "
-                    "feature's examples): it refines it"
-                )
-                own = sub.refinement_ids + (sub.part_ids if sub.verdict == "split" else [])
-                siblings = [x for x in dict.fromkeys(own) if x != f]
+        sub = self.find_decomposition(tgt.name, best, MAX_PARTS)
+        verdict, reason, siblings = _parent_verdict(f, tgt.name, best, sub, bool(same), cs)
         report = self._report(src, f, tgt, cs, Found(
             parents, [0.0] * len(parents), [0] * len(parents), [], None,
             _token_coverage(src.token_weights[f], tgt.token_weights[parents]), verdict, reason,
