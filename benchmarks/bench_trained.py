@@ -10,7 +10,8 @@ loose >= 0.7) and the demo pair (planted truth), side by side:
   or parts, beside any same counterpart; recall on the strict tier, precision on the loose,
   micro-averaged; a named wide latent that no true feature explains (decoder cosine < 0.7 to
   all) is neither right nor wrong: their count is printed);
-  on the demo: part F1 of planted splits;
+  on the demo: of planted splits (parts and refinements; and part_ids alone, the figure
+  bench_core reports);
 - children F1 of find_matches (top 20 typed `child`);
 - verdict accuracy of find_decomposition on narrow latents with an expected verdict;
 - on a null twin (the wide side's example keys permuted): share of queries whose top 10 holds
@@ -140,18 +141,20 @@ def demo_metrics(m: Matcher, truth: dict, n_queries: int, rng) -> dict:
     out["recall@1 wide->narrow"] = float(np.mean([m.find_matches("ultra", b, 10).match_ids[0] == a for a, b in pick]))
     out["true same typed same"] = float(np.mean(
         [m.compare_features("full", a, b).evidence.relation == "same" for a, b in pick]))
-    decomp, children = PRF(), PRF()
+    decomp, children, parts = PRF(), PRF(), PRF()
     verdict_ok = []
     for f in full:
         dec = m.find_decomposition("full", f["feature"], 12)
         verdict_ok.append(dec.verdict == DEMO_VERDICT[f["role"]])
         if f["role"] == "split":
             decomp.add(refinements_of(dec), set(f["counterparts"]))
+            parts.add(set(dec.part_ids), set(f["counterparts"]))
             rep = m.find_matches("full", f["feature"], 20)
             children.add({x.target_feature for x in rep.matches if x.evidence.relation == "child"},
                          set(f["counterparts"]))
     out.update(dict(zip(("refinement precision", "refinement recall", "refinement F1"), decomp.result())))
     out["children F1 (find_matches top 20)"] = children.result()[2]
+    out["split part F1 (part_ids only)"] = parts.result()[2]
     out["unassigned wide named (decomposition / top-20 child)"] = f"{decomp.n_unknown} / {children.n_unknown}"
     out["verdict accuracy"] = float(np.mean(verdict_ok))
     return out
