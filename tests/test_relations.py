@@ -103,5 +103,5 @@ def test_every_tool_uses_the_one_rule(tiny):
             if not tiny.pair.model(src).dead[f]:
                 assert (f in unique) == (not rep.has_counterpart)
     child = tiny.find_decomposition("wide", 2)
-    assert child.part_ids[:1] == [1] and child.verdict == "split"
+    assert child.parent_ids[:1] == [1] and child.verdict == "split"
     assert tiny.find_matches("wide", 2).matches[0].evidence.relation == "parent"

@@ -10,13 +10,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.matcher.alignment import CACHE_NAME
+from crossmodel_matcher.matcher.cache_files import npz_bytes
+from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
+from crossmodel_matcher.matcher.shortlists import CACHE_NAME as SHORTLISTS_CACHE
 from crossmodel_matcher.store.format import load_pair, write_pair
-from crossmodel_matcher.store.ingest import build_pair_tables
-from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs, build_summary, read_inputs
-from crossmodel_matcher.store.sources import ModelSource
+
+if TYPE_CHECKING:  # the build path's readers (pyarrow, scipy) load only when a pair is built
+    from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs
+    from crossmodel_matcher.store.sources import ModelSource
 
 
 def open_pair(pair_dir: str | Path, progress: bool = False) -> Matcher:
@@ -35,12 +40,19 @@ def build_pair(
 ) -> Path:
     """Build tables from two sources and write the pair directory atomically.
 
-    The model-wide alignment (null model, decompositions, unique features) is computed here
-    too and written with the pair, so serving it never waits for it.
+    The model-wide alignment (decompositions, unique features), the null model and the
+    find_matches shortlists are computed here too and written with the pair.
     """
+    from crossmodel_matcher.store.ingest import build_pair_tables
+
     pair = build_pair_tables(vocab, source_a, source_b, description, progress)
-    alignment = Matcher(pair, progress=progress).alignment.data
-    return write_pair(pair, out_dir, extra_manifest, text_files={CACHE_NAME: json.dumps(alignment)})
+    matcher = Matcher(pair, progress=progress)
+    caches = {  # derived once here, so serving the pair never waits for them
+        CACHE_NAME: json.dumps(matcher.alignment.data),
+        NULL_CACHE: npz_bytes(matcher.null.arrays()),
+        SHORTLISTS_CACHE: npz_bytes(matcher.shortlists.arrays()),
+    }
+    return write_pair(pair, out_dir, extra_manifest, text_files=caches)
 
 
 def build_pair_from_inputs(
@@ -56,6 +68,8 @@ def build_pair_from_inputs(
 
     Raises `InputError` naming the file, the field and the fix; nothing is written then.
     """
+    from crossmodel_matcher.store.inputs_reader import build_summary, read_inputs
+
     t0 = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     shared, sources, manifest = read_inputs(out, models, vocab, weapon_vocab, overwrite)

@@ -194,7 +194,7 @@ class EvidenceRecord(_Report):
 
     summary: str = Field(min_length=10)
     strength: Literal["strong", "moderate", "weak"]
-    key_metrics: dict[str, float]
+    key_metrics: dict[str, int | float] = Field(description="Numbers behind it; counts are integers.")
 
 
 class Match(_Report):
@@ -317,16 +317,14 @@ class DecompositionReport(_Report):
     n_candidates_tested: int
     parts: list[DecompositionPart]
     part_ids: list[int] = Field(description="Ids in the other model, for cluster analysis.")
-    refinements: list[Refinement] = Field(
-        default_factory=list,
-        description="Narrow feature, verdict one_to_one or split: every wide feature that lies "
-        "inside it (relation child), beside any same counterpart, largest share of its mass first.",
-    )
+    refinements: list[Refinement] = Field(default_factory=list, description=(
+        "Narrow feature (one_to_one or split): each wide feature inside it (child), largest first."))
     refinement_ids: list[int] = Field(default_factory=list, description="Ids of `refinements`.")
-    sibling_ids: list[int] = Field(
-        default_factory=list,
-        description="Wide feature refining a narrow one: the parent's other refinements.",
+    sibling_ids: list[int] = Field(default_factory=list, description="Wide feature: its parent's other refinements.")
+    parents: list[DecompositionPart] = Field(
+        default_factory=list, description="A wide feature's parents in the narrow model (parts stay empty)."
     )
+    parent_ids: list[int] = Field(default_factory=list, description="Ids of the parents.")
     evidence_record: EvidenceRecord
     reading: str
     elapsed_ms: float
@@ -380,7 +378,9 @@ class UniqueFeature(_Report):
     label: str | None = None
     fire_count: int
     firing_rate: float
-    top_tokens: list[str] = Field(description="Most distinctive tokens (lift-weighted).")
+    distinctive_tokens: list[TokenWeight] = Field(description="Most distinctive tokens (lift-weighted).")
+    match_score: float | None = Field(None, description="To near_feature, when one is given.")
+    relation: Relation | None = Field(None, description="To near_feature, when one is given.")
 
 
 class UniqueFeaturesPage(_Report):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from crossmodel_matcher.matcher import relations as rel
+from crossmodel_matcher.matcher import scores
 from crossmodel_matcher.rules import CHANCE_ALPHA
 from crossmodel_matcher.tables import ModelTables, PairTables
 
@@ -77,3 +78,20 @@ class RelationTable:
         codes = self.codes(pos)
         keep = np.isin(codes, LINKED_CODES)
         return pos[keep], codes[keep]
+
+
+def pool_ids(pair: PairTables, source: ModelTables, feature: int) -> np.ndarray:
+    """Target ids of the relation pool of `feature` over every candidate (relation_pool), from
+    its row of the all-pairs statistics alone."""
+    if not pair.has_activations:
+        return np.zeros(0, dtype=np.int64)
+    target = pair.other(source.name)
+    sab, cof = pair.cross_rows(source.name, feature)
+    cof = np.asarray(cof, dtype=np.float64)
+    corr = scores.pearson_from_sums(
+        np.asarray(sab), source.col_sum[feature], source.col_sumsq[feature],
+        target.col_sum, target.col_sumsq, pair.n_aligned,
+    )
+    t_s = scores.containment(cof, source.col_nnz[feature])
+    s_t = scores.containment(cof, target.col_nnz)
+    return rel.relation_pool(corr, t_s, s_t).astype(np.int64)
