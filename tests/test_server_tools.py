@@ -149,8 +149,8 @@ async def test_planted_relations_come_through(server):
 async def test_tools_list_shape(server):
     async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == set(TOOLS)
-    for tool in tools.values():
+    assert set(tools) == {*TOOLS, "show_figure"}  # show_figure: tests/test_server_figures.py
+    for tool in (tools[name] for name in TOOLS):
         assert tool.title and tool.description
         assert tool.annotations == READ_ONLY
         assert tool.output_schema and tool.output_schema["type"] == "object"

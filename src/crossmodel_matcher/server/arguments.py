@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from crossmodel_matcher.errors import PairFormatError
+from crossmodel_matcher.figures.kinds import FIGURE_KINDS
 from crossmodel_matcher.rules import (
     MAX_BATCH,
     MAX_OFFSET,
@@ -93,7 +94,7 @@ def _int(arg: str, lo: int, hi: int, description: str) -> Any:
 def argument_types(shape: PairShape) -> dict[str, Any]:
     """Every tool argument's annotated type, by argument name, for this pair."""
     max_id = max(shape.n_features.values()) - 1
-    return {**_core_types(shape, max_id), **_answer_types(shape, max_id)}
+    return {**_core_types(shape, max_id), **_answer_types(shape, max_id), **_figure_types(shape, max_id)}
 
 
 RELATIONS = get_args(Relation)
@@ -136,6 +137,26 @@ def _answer_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     }
 
 
+def _figure_types(shape: PairShape, max_id: int) -> dict[str, Any]:
+    """show_figure's arguments; "tool.argument" keys type one tool's argument differently."""
+    return {
+        # Described by the tool's own description (tools/list is kept small): no per-argument prose.
+        "kind": Annotated[
+            Literal[FIGURE_KINDS],  # type: ignore[valid-type]
+            explained(f"kind must be one of {', '.join(FIGURE_KINDS)}"),
+        ],
+        "show_figure.model": Annotated[
+            Literal[shape.names] | None,  # type: ignore[valid-type]
+            explained(f"model must be one of {shape.names_text}"),
+        ],
+        "show_figure.feature": Annotated[
+            int | None,
+            Field(ge=0, le=max_id),
+            explained(f"feature must be an integer feature id: {shape.ranges()}", integer=True),
+        ],
+    }
+
+
 def _core_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     names_text = shape.names_text
 
@@ -172,3 +193,4 @@ def _core_types(shape: PairShape, max_id: int) -> dict[str, Any]:
         "offset": _int("offset", 0, MAX_OFFSET, "Index of the first feature on this page (next_offset)."),
         "limit": _int("limit", 1, MAX_UNIQUE_LIMIT, "Features on this page."),
     }
+

@@ -26,9 +26,11 @@ from mcp.types import CallToolResult, ToolAnnotations
 from crossmodel_matcher.answers import answer
 from crossmodel_matcher.errors import CrossmodelError
 from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.pair_loader import PairLoader
 from crossmodel_matcher.rules import DEFAULT_MAX_PARTS, DEFAULT_N_TOKENS, DEFAULT_TOP_N, DEFAULT_UNIQUE_LIMIT
 from crossmodel_matcher.server.answers import ANSWERS, result
 from crossmodel_matcher.server.arguments import PairShape, argument_types
+from crossmodel_matcher.server.figures import FigureBlocks, figure_blocks, register_figure_resources
 
 logger = logging.getLogger("crossmodel_matcher.server")
 
@@ -39,12 +41,14 @@ REQUIRED = inspect.Parameter.empty
 @dataclass(frozen=True)
 class Tool:
     """One tool: its name, title, description ({other} names the other model), the matcher
-    method it calls and its arguments (name, default); its answer model is ANSWERS[name]."""
+    method it calls and its arguments (name, default); its answer model is ANSWERS[name].
+    A function of (matcher, arguments) as `method` returns content blocks instead: no output
+    schema (show_figure)."""
 
     name: str
     title: str
     description: str
-    method: str
+    method: str | Callable[..., Any]
     args: tuple[tuple[str, Any], ...]
 
 
@@ -108,15 +112,28 @@ TOOLS = (
         "any counterpart, unique and dead counts; the narrow model's verdicts and split sizes.",
         "alignment_summary", (),
     ),
+    Tool(
+        "show_figure", "Show a figure",
+        "A PNG (800x600, <30 KB) and a caption: containment (a feature's top 20 candidates by "
+        "containment, coloured by relation), decomposition (its parts) or overview (the pair: no "
+        "model or feature). To see many at once or to show a person; numbers: the JSON tools.",
+        figure_blocks,
+        (("kind", REQUIRED), ("model", None), ("feature", None)),
+    ),
 )
 
 
 @dataclass
 class ServerState:
-    """What the lifespan yields: the loaded matcher and the worker-thread limiter."""
+    """What the lifespan yields: the pair's loader and the worker-thread limiter."""
 
-    matcher: Matcher
+    loader: PairLoader[Matcher]
     limiter: anyio.CapacityLimiter
+
+    @property
+    def matcher(self) -> Matcher:
+        """The matcher, waiting until the pair is loaded: only ever read on a worker thread."""
+        return self.loader.get()
 
 
 async def run_query(
@@ -126,7 +143,7 @@ async def run_query(
     """Run one matcher query off the event loop; expected failures become `expected(message)`,
     anything else is logged and becomes `internal(...)` with a generic sentence."""
     try:
-        return await anyio.to_thread.run_sync(query, state.matcher, limiter=state.limiter)
+        return await anyio.to_thread.run_sync(lambda: query(state.matcher), limiter=state.limiter)
     except CrossmodelError as exc:
         raise expected(str(exc)) from None
     except Exception:
@@ -141,19 +158,29 @@ async def run_query(
 def _handler(tool: Tool, types: dict[str, Any]) -> Callable[..., Any]:
     """An async handler whose signature (ctx, then the tool's typed arguments) the SDK reads."""
 
-    async def handler(ctx: Context, **kwargs: Any) -> CallToolResult:
-        method, fmt = tool.method, kwargs.pop("response_format", "concise")
-        report = await run_query(
-            ctx.request_context.lifespan_context, tool.name, lambda m: getattr(m, method)(**kwargs)
-        )
-        return result(answer(report, fmt))
+    method = tool.method
+    if callable(method):  # content blocks (a figure): no answer shaping, no output schema
 
-    returns = Annotated[CallToolResult, ANSWERS[tool.name]]
+        async def handler(ctx: Context, **kwargs: Any) -> Any:
+            return await run_query(ctx.request_context.lifespan_context, tool.name, lambda m: method(m, **kwargs))
+
+        returns: Any = FigureBlocks
+    else:
+
+        async def handler(ctx: Context, **kwargs: Any) -> Any:
+            fmt = kwargs.pop("response_format", "concise")
+            report = await run_query(
+                ctx.request_context.lifespan_context, tool.name, lambda m: getattr(m, method)(**kwargs)
+            )
+            return result(answer(report, fmt))
+
+        returns = Annotated[CallToolResult, ANSWERS[tool.name]]
+    hints = {n: types.get(f"{tool.name}.{n}", types.get(n)) for n, _ in tool.args}
     pos = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter("ctx", pos, annotation=Context)]
-    params += [inspect.Parameter(n, pos, annotation=types[n], default=d) for n, d in tool.args]
+    params += [inspect.Parameter(n, pos, annotation=hints[n], default=d) for n, d in tool.args]
     handler.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    handler.__annotations__ = {"ctx": Context, **{n: types[n] for n, _ in tool.args}, "return": returns}
+    handler.__annotations__ = {"ctx": Context, **hints, "return": returns}
     handler.__name__ = handler.__qualname__ = tool.name
     return handler
 
@@ -173,14 +200,16 @@ def _register_resources(server: MCPServer, shape: PairShape, state: Callable[[],
     @server.resource(
         "pair://alignment", name="pair_alignment", title="Model-wide alignment", mime_type="application/json"
     )
-    def alignment_resource() -> str:
+    async def alignment_resource() -> str:
         """The pair's alignment summary, as pair_alignment returns it."""
-        return state().matcher.alignment_summary().model_dump_json(indent=2)
+        summary = await run_query(state(), "pair://alignment", Matcher.alignment_summary, ResourceError, ResourceError)
+        return summary.model_dump_json(indent=2)
 
     @server.resource("pair://info", name="pair_info", title="Loaded model pair", mime_type="application/json")
-    def pair_info() -> str:
+    async def pair_info() -> str:
         """The loaded model pair, as list_models returns it."""
-        return state().matcher.info().model_dump_json(indent=2)
+        info = await run_query(state(), "pair://info", Matcher.info, ResourceError, ResourceError)
+        return info.model_dump_json(indent=2)
 
     @server.resource(
         "feature://{model}/{feature}",
@@ -205,3 +234,5 @@ def _register_resources(server: MCPServer, shape: PairShape, state: Callable[[],
             internal_text="internal error reading the feature; details are in the server's log",
         )
         return summary.model_dump_json(indent=2)
+
+    register_figure_resources(server, state, run_query)
