@@ -1,10 +1,11 @@
 """The containment plane of a find_matches report: where each candidate lies against the source.
 
-x: share of the source's firings where the candidate fires (how much of A lies in B);
-y: share of the candidate's firings where the source fires (how much of B lies in A).
-The 60% lines of the relation rule split the plane into same / parent / child / neither.
-Points are coloured by relation and sized by co-firing count (the report carries no
-per-candidate activation mass yet).
+x: share of the source's activation mass where the candidate fires (how much of A lies in B);
+y: share of the candidate's activation mass where the source fires (how much of B lies in A).
+A candidate whose mass was not measured (it shares under 20% of either's firings, so it lies
+inside neither) is drawn at its share of firings. The 60% lines of the relation rule mark
+"inside"; the colour is the relation (same also needs correlation >= 0.7, parent / child shared
+tokens). Points are sized by co-firing count.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from crossmodel_matcher.figures.style import (
     render,
     short_tokens,
 )
-from crossmodel_matcher.schemas import RELATION_CONTAINMENT, Match, MatchReport
+from crossmodel_matcher.rules import INSIDE_MIN_MASS
+from crossmodel_matcher.schemas import Match, MatchReport
 
 KIND = "containment"
 MAX_LABELLED = 5
@@ -41,13 +43,24 @@ def _axes_of(report: MatchReport) -> tuple[str, str, str, str, bool]:
     if have:
         src, tgt = f"{report.source_model} {report.source_feature}", report.target_model
         return (
-            "target_given_source",
-            "source_given_target",
-            f"share of {src}'s firings where the {tgt} feature fires (A in B)",
-            f"share of the {tgt} feature's firings where {src} fires (B in A)",
+            "target_mass_given_source",
+            "source_mass_given_target",
+            f"share of {src}'s activation mass where the {tgt} feature fires (A in B)",
+            f"share of the {tgt} feature's activation mass where {src} fires (B in A)",
             True,
         )
     return ("jaccard", "weighted_overlap", "token Jaccard (top-50 sets)", "weighted token overlap", False)
+
+
+_COUNT_OF = {"target_mass_given_source": "target_given_source", "source_mass_given_target": "source_given_target"}
+
+
+def _value(m: Match, field: str) -> float:
+    """The point's coordinate: the mass share, else (not measured) the share of firings."""
+    value = getattr(m.evidence, field)
+    if value is None and field in _COUNT_OF:
+        value = getattr(m.evidence, _COUNT_OF[field])
+    return value or 0.0
 
 
 def _size(m: Match, top: float) -> float:
@@ -68,14 +81,14 @@ def _labelled(report: MatchReport) -> list[tuple[Match, bool]]:
 def _draw_regions(ax, contained: bool) -> None:
     if not contained:
         return
-    t = RELATION_CONTAINMENT
+    t = INSIDE_MIN_MASS
     ax.axvline(t, color="#888888", lw=1, ls="--")
     ax.axhline(t, color="#888888", lw=1, ls="--")
     style = {"fontsize": TEXT_SIZE, "color": "#666666", "style": "italic"}
-    ax.text(1.0, 1.0, "same", ha="right", va="top", **style)
-    ax.text(1.0, 0.02, "parent\n(B broader)", ha="right", va="bottom", **style)
-    ax.text(0.02, 1.0, "child\n(B a refinement)", ha="left", va="top", **style)
-    ax.text(0.02, 0.02, "neither contains the other", ha="left", va="bottom", **style)
+    ax.text(1.0, 1.0, "inside each other", ha="right", va="top", **style)
+    ax.text(1.0, 0.02, "A inside B\n(parent, or same)", ha="right", va="bottom", **style)
+    ax.text(0.02, 1.0, "B inside A\n(child, or same)", ha="left", va="top", **style)
+    ax.text(0.02, 0.02, "neither inside the other", ha="left", va="bottom", **style)
 
 
 def containment_plane(report: MatchReport) -> FigureImage:
@@ -90,8 +103,8 @@ def containment_plane(report: MatchReport) -> FigureImage:
         for m in sorted(report.matches, key=lambda m: -m.rank):
             rel = m.evidence.relation
             ax.scatter(
-                getattr(m.evidence, xf) or 0.0,
-                getattr(m.evidence, yf) or 0.0,
+                _value(m, xf),
+                _value(m, yf),
                 s=_size(m, top),
                 color=RELATION_COLOURS[rel],
                 alpha=0.8,
@@ -122,7 +135,7 @@ def containment_plane(report: MatchReport) -> FigureImage:
 
 
 def _dot_box(ax, m: Match, xf: str, yf: str) -> Bbox:
-    x, y = ax.transData.transform((getattr(m.evidence, xf) or 0.0, getattr(m.evidence, yf) or 0.0))
+    x, y = ax.transData.transform((_value(m, xf), _value(m, yf)))
     r = 4.0
     return Bbox.from_extents(x - r, y - r, x + r, y + r)
 
@@ -134,7 +147,7 @@ def _label_points(fig, ax, report: MatchReport, xf: str, yf: str) -> None:
     placed = [_dot_box(ax, m, xf, yf) for m in report.matches]  # labels cover no dot either
     for m, must in _labelled(report):
         tokens = short_tokens([t.token for t in m.shared_tokens])
-        point = (getattr(m.evidence, xf) or 0.0, getattr(m.evidence, yf) or 0.0)
+        point = (_value(m, xf), _value(m, yf))
         boxes = []
         for offset in _OFFSETS:
             ann = _annotate(ax, m, point, offset, tokens)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crossmodel_matcher.schemas import AlignmentSummary, Verdict
 
-CACHE_NAME = "cache/alignment-v2.json"
+CACHE_NAME = "cache/alignment-v3.json"  # v3: wrapped with the pair fingerprint and a checksum
 CACHE_KIND = "crossmodel-matcher-alignment"
 
 Flag = Literal[0, 1]

@@ -11,6 +11,7 @@ import numpy as np
 
 from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.matcher import readings, shortlists, tokens, unique
+from crossmodel_matcher.matcher import relations as rel
 from crossmodel_matcher.matcher.alignment import Alignment, load_or_build
 from crossmodel_matcher.matcher.candidates import (
     CandidateScores,
@@ -23,8 +24,10 @@ from crossmodel_matcher.matcher.decompose import Decomposer
 from crossmodel_matcher.matcher.evidence import Polysemantic, has_counterpart, pair_evidence
 from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
 from crossmodel_matcher.matcher.null import NullModel
+from crossmodel_matcher.matcher.relate import pool_ids
 from crossmodel_matcher.matcher.shortlists import Shortlists
 from crossmodel_matcher.rules import (
+    CHANCE_ALPHA,
     DEFAULT_MAX_PARTS,
     DEFAULT_N_TOKENS,
     DEFAULT_TOP_N,
@@ -132,6 +135,8 @@ class Matcher:
             raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
         tgt = self.pair.other(src.name)
         cs, order = shortlists.ranked(self.pair, self.shortlists, self.candidate_scores, src, f, rank_by, top_n)
+        if self.pair.has_activations:
+            cs, order = self._counterparts_first(src, f, cs, order, rank_by, top_n)
         matches = self._ranked(src, f, tgt, cs, order)
         dead = bool(src.dead[f])
         if self.pair.has_activations:  # over every candidate: cached with the alignment
@@ -159,6 +164,23 @@ class Matcher:
             ),
             reading=readings.report_reading(src, f, tgt, matches, has, dead),
         )
+
+    def _counterparts_first(
+        self, src: ModelTables, f: int, cs: CandidateScores, order: np.ndarray, rank_by: str, top_n: int
+    ) -> tuple[CandidateScores, np.ndarray]:
+        """Scores of the ranked candidates and of the relation pool (relate.pool_ids), and the
+        top_n positions: counterparts first (same, then parent, child or part-of-polysemantic),
+        each group by `rank_by` (ties: lower id)."""
+        ids = np.union1d([cs.target_id(int(i)) for i in order], pool_ids(self.pair, src, f))
+        cs = self.candidate_scores(src, f, ids)
+        key, pos = cs.ranking(rank_by), np.arange(len(ids))
+        p = cs.p_values(pos)
+        codes = cs.relations.codes(pos, p)
+        tier = np.where(codes == rel.SAME, 0, np.where(np.isin(codes, (rel.PARENT, rel.CHILD)), 1, 2))
+        if not src.dead[f]:
+            poly = np.array([self.alignment.in_polysemantic(src.name, f, int(t)) for t in ids], dtype=bool)
+            tier = np.where(poly & (p < CHANCE_ALPHA), 1, tier)
+        return cs, np.lexsort((ids, -key, tier))[:top_n]
 
     def _ranked(
         self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, order: np.ndarray

@@ -79,10 +79,10 @@ TOOLS = (
     ),
     Tool(
         "find_decomposition", "Decompose a feature into the other model's features",
-        "Which features of the other model make up this one. Narrow feature: the wide features "
-        "inside it (non-negative regression, grouped into concepts), R^2 and a verdict: one_to_one, "
-        "split (refinements of one concept), polysemantic (unrelated concepts) or no_counterpart. "
-        "Wide feature: its parents in the narrow model and their verdict.",
+        "Which features of the other model make up this one. Narrow feature: regression parts in "
+        "concept groups, R^2, a verdict (one_to_one, split, polysemantic, no_counterpart) and "
+        "refinement_ids (wide features inside it, beside a same one). Wide feature: its parents "
+        "(and siblings).",
         "find_decomposition",
         (("model", REQUIRED), ("feature", REQUIRED), ("max_parts", DEFAULT_MAX_PARTS)) + SHAPED,
     ),
