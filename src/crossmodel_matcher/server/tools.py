@@ -61,64 +61,62 @@ SHAPED = (("response_format", "concise"),)
 TOOLS = (
     Tool(
         "find_matches", "Find a feature's counterparts in the other model",
-        "Rank every feature of {other} as a counterpart of one feature: relation, calibrated band, "
-        "the numbers behind them, shared tokens, a one-line reading; has_counterpart is false when "
-        "nothing is a counterpart above chance. Use it first when you know a feature.",
+        "Rank all features of {other} as counterparts of one feature: relation, calibrated band, "
+        "the numbers behind them, shared tokens, a reading; has_counterpart is false when none "
+        "beats chance. Use it first.",
         "find_matches",
         (("model", REQUIRED), ("feature", REQUIRED), ("top_n", DEFAULT_TOP_N), ("rank_by", "match_score"))
         + SHAPED,
     ),
     Tool(
         "compare_features", "Compare two features side by side",
-        "Put one feature of `model` (source_feature) next to one feature of {other} (target_feature), "
-        "or several (target_features): relation, scores, shared / source-only / target-only tokens, "
-        "how often each fires alone. Use it to check candidates.",
+        "One feature of `model` (source_feature) beside one (target_feature) or several "
+        "(target_features) of {other}: relation, scores, shared / own tokens, lone firings.",
         "compare_many",
         (("model", REQUIRED), ("source_feature", REQUIRED), ("target_feature", None), ("target_features", None))
         + SHAPED,
     ),
     Tool(
         "find_decomposition", "Decompose a feature into the other model's features",
-        "Which features of the other model make up this one. Narrow feature: regression parts in "
-        "concept groups, R^2, a verdict (one_to_one, split, polysemantic, no_counterpart) and "
-        "refinement_ids (wide features inside it, beside a same one). Wide feature: its parents "
-        "(and siblings).",
+        "Which features of {other} make up this one. Narrow: parts in concept groups, R^2, a "
+        "verdict and refinement_ids (wide features inside it beside a same one). Wide: its "
+        "parents and siblings.",
         "find_decomposition",
         (("model", REQUIRED), ("feature", REQUIRED), ("max_parts", DEFAULT_MAX_PARTS)) + SHAPED,
     ),
     Tool(
         "list_models", "List the loaded models",
         "The loaded pair: each model's name, feature count, examples, dead features, signals, "
-        "labels; vocabulary and aligned examples. Call it first for model names and id ranges.",
+        "labels; aligned examples. Call it first for model names and id ranges.",
         "info", (),
     ),
     Tool(
         "describe_feature", "Describe one feature",
-        "What one feature is: label, firing rate, distinctive tokens (lift-weighted); detailed adds "
-        "activation statistics and the original top tokens (counts in its top-10% examples).",
+        "One feature: label, firing rate, distinctive tokens (lift-weighted); detailed adds "
+        "activation statistics and the original top tokens (its top-10% examples).",
         "describe_feature",
         (("model", REQUIRED), ("feature", REQUIRED), ("n_tokens", DEFAULT_N_TOKENS)) + SHAPED,
     ),
     Tool(
         "list_unique_features", "List features with no counterpart",
-        "Live features of `model` with no counterpart above chance in {other}, a page at a time "
-        "(next_offset), with their distinctive tokens; filter by a token, or rank them by closeness "
-        "to a feature of the other model (near_feature) and keep one relation to it.",
+        "Live features of `model` with no counterpart above chance in {other}, paged (next_offset), "
+        "with distinctive tokens; filter by token, or rank by closeness to a feature of the other "
+        "model (near_feature), optionally in one relation.",
         "list_unique_features",
         (("model", REQUIRED), ("offset", 0), ("limit", DEFAULT_UNIQUE_LIMIT), ("near_feature", None),
          ("near_model", None), ("token", None), ("relation", None)) + SHAPED,
     ),
     Tool(
         "pair_alignment", "Summarise the whole pair's alignment",
-        "The pair at a glance (cached): per model the share of live features with a `same` and with "
-        "any counterpart, unique and dead counts; the narrow model's verdicts and split sizes.",
+        "The pair at a glance: per model the share of live features with a `same` or any "
+        "counterpart, unique and dead counts; the narrow model's verdicts and split sizes.",
         "alignment_summary", (),
     ),
     Tool(
         "show_figure", "Show a figure",
-        "A PNG (800x600, <30 KB) and a caption: containment (a feature's top 20 candidates by "
-        "containment, coloured by relation), decomposition (its parts) or overview (the pair: no "
-        "model or feature). To see many at once or to show a person; numbers: the JSON tools.",
+        "A PNG (800x600, <30 KB) and a caption: containment (a feature's top 20 candidates, "
+        "coloured by relation), decomposition (its parts) or overview (whole pair; no model or "
+        "feature). To see many at once or show a person.",
         figure_blocks,
         (("kind", REQUIRED), ("model", None), ("feature", None)),
     ),
