@@ -48,7 +48,8 @@ def compact(obj: Any) -> str:
 def sizes(result: Any) -> dict[str, int]:
     sc = result.structured_content
     text = "".join(getattr(c, "text", "") for c in result.content)
-    return {"structured": len(compact(sc)) if sc is not None else 0, "text": len(text)}
+    image = sum(len(getattr(c, "data", "")) for c in result.content if getattr(c, "type", "") == "image")
+    return {"structured": len(compact(sc)) if sc is not None else 0, "text": len(text), "image_b64": image}
 
 
 def tokens(chars: int) -> int:
@@ -92,6 +93,8 @@ def base_args(tool: str, schema: dict, model: str, anchors: dict) -> dict:
             args[name] = anchors["feature"][model]
     if "target_feature" in props:
         args["target_feature"] = anchors["feature"][other]
+    if "kind" in props:  # show_figure: a feature's figure (overview is measured as its own row)
+        args["kind"] = props["kind"]["enum"][0]
     for name, prop in props.items():  # a required list of ids (a batch tool)
         if name in schema.get("required", []) and prop.get("type") == "array" and name not in args:
             args[name] = [anchors["feature"][model]]
@@ -313,7 +316,8 @@ def print_report(res: dict) -> None:
     for r in res["token_table"]:
         print(f"{r['tool']:22s} {r['model'] or '-':6s} {r['args']:8s} {r['format']:9s} "
               f"{r['structured']:11,d} {tokens(r['structured']):7,d} {r['text']:9,d} "
-              f"{tokens(r['text']):7,d}  {'yes' if r['truncated'] else ''}")
+              f"{tokens(r['text']):7,d}  {'yes' if r['truncated'] else ''}"
+              + (f"  + PNG {r['image_b64']:,} chars base64" if r.get("image_b64") else ""))
     worst = max(res["token_table"], key=lambda r: r["structured"])
     print(f"largest structuredContent: {worst['structured']:,} chars ({worst['tool']} {worst['call']})")
     t = res["task"]
