@@ -37,14 +37,18 @@ class AnswerMeta(_Report):
 
 
 class MatchBrief(_Report):
-    """One ranked counterpart, concisely: what decides it and a few shared tokens."""
+    """One ranked counterpart, concisely: what decides it and a few shared tokens.
+
+    The numbers behind the band and the relation: `match_score` (the band's score; the band
+    already says whether it is above chance, so the p-value stays in `detailed`) and mass
+    containment both ways (with the correlation in `reading`, what the relation rule reads).
+    """
 
     target_feature: int
     target_label: str | None = None
     relation: Relation
     calibrated_band: CalibratedBand
     match_score: float
-    p_value: float | None = None
     target_mass_given_source: float | None = None
     source_mass_given_target: float | None = None
     shared_tokens: list[str]
