@@ -187,17 +187,20 @@ class Matcher:
     ) -> list[Match]:
         """The candidates at positions `order` of `cs`, in that order, each with its evidence."""
         cs.p_values(order)  # their best-of-N p-values in one batch (each evidence reads its own)
+        if cs.relations is not None:
+            cs.relations.codes(order)  # and their relations (each evidence reads its own)
+        ids = [cs.target_id(idx) for idx in order.tolist()]
+        shared = tokens.shared_tokens_many(src, f, tgt, ids, limit=MATCH_SHARED_TOKENS)
         matches = []
-        for rank, idx in enumerate(order.tolist(), start=1):
+        for rank, (idx, t, sh) in enumerate(zip(order.tolist(), ids, shared), start=1):
             ev = self.evidence(cs, idx)
-            t = cs.target_id(idx)
             matches.append(
                 Match(
                     rank=rank,
                     target_feature=t,
                     target_label=tgt.label(t),
                     evidence=ev,
-                    shared_tokens=tokens.shared_tokens(src, f, tgt, t, limit=MATCH_SHARED_TOKENS),
+                    shared_tokens=sh,
                     reading=readings.match_reading(tgt.name, t, ev),
                 )
             )

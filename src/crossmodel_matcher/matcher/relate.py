@@ -11,7 +11,7 @@ import numpy as np
 
 from crossmodel_matcher.matcher import relations as rel
 from crossmodel_matcher.matcher import scores
-from crossmodel_matcher.rules import CHANCE_ALPHA
+from crossmodel_matcher.rules import CHANCE_ALPHA, RELATION_MIN_CONTAINMENT
 from crossmodel_matcher.tables import ModelTables, PairTables
 
 LINKED_CODES = (rel.SAME, rel.PARENT, rel.CHILD)
@@ -35,6 +35,7 @@ class RelationTable:
         self.wov_of = wov_of  # positions -> weighted token overlap
         self.target_ids = target_ids
         self.mass: dict[int, tuple[float, float]] = {}
+        self._code = np.full(len(corr), -1, dtype=np.int8)  # codes known so far (-1: not yet)
 
     def _ids(self, pos: np.ndarray) -> np.ndarray:
         return pos if self.target_ids is None else self.target_ids[pos]
@@ -59,6 +60,9 @@ class RelationTable:
         pos = np.asarray(pos, dtype=np.int64)
         if len(pos) == 0:
             return np.zeros(0, dtype=np.int8)
+        known = self._code[pos]
+        if (known >= 0).all():  # each position's code is worked out once per query
+            return known
         p = self.p_of(pos) if p is None else np.asarray(p)
         above = (p < CHANCE_ALPHA) & (not bool(self.source.dead[self.feature]))
         ok = rel.eligible(self.corr[pos], self.t_s[pos], self.s_t[pos])
@@ -66,7 +70,9 @@ class RelationTable:
         if ok.any():
             ts[ok], st[ok] = self.masses(pos[ok])
         tokens = rel.shares_tokens(self.wov_of(pos))
-        return rel.relation_codes(self.corr[pos], ts, st, ok, above, tokens)
+        out = rel.relation_codes(self.corr[pos], ts, st, ok, above, tokens)
+        self._code[pos] = out
+        return out
 
     def pool(self) -> np.ndarray:
         """Positions that may be in a containment relation (relations.relation_pool)."""
@@ -88,10 +94,13 @@ def pool_ids(pair: PairTables, source: ModelTables, feature: int) -> np.ndarray:
     target = pair.other(source.name)
     sab, cof = pair.cross_rows(source.name, feature)
     cof = np.asarray(cof, dtype=np.float64)
-    corr = scores.pearson_from_sums(
-        np.asarray(sab), source.col_sum[feature], source.col_sumsq[feature],
-        target.col_sum, target.col_sumsq, pair.n_aligned,
-    )
     t_s = scores.containment(cof, source.col_nnz[feature])
     s_t = scores.containment(cof, target.col_nnz)
-    return rel.relation_pool(corr, t_s, s_t).astype(np.int64)
+    # Only candidates with enough count containment can be in the pool: correlate those alone
+    # (elementwise, so the same numbers as over every candidate).
+    sub = np.flatnonzero(np.maximum(t_s, s_t) >= RELATION_MIN_CONTAINMENT)
+    corr = scores.pearson_from_sums(
+        np.asarray(sab)[sub], source.col_sum[feature], source.col_sumsq[feature],
+        target.col_sum[sub], target.col_sumsq[sub], pair.n_aligned,
+    )
+    return sub[rel.relation_pool(corr, t_s[sub], s_t[sub])].astype(np.int64)

@@ -31,6 +31,20 @@ def shared_tokens(a: ModelTables, fa: int, b: ModelTables, fb: int, limit: int |
     return _token_list(a, ids, weights, counts, limit)
 
 
+def shared_tokens_many(
+    a: ModelTables, fa: int, b: ModelTables, fbs: list[int], limit: int | None = None
+) -> list[list[TokenWeight]]:
+    """`shared_tokens(a, fa, b, fb, limit)` for each fb of `fbs`, the membership and weights
+    of all of them read in one pass."""
+    ids, counts = a.top_token_ids[fa], a.top_token_counts[fa]
+    safe = np.maximum(ids, 0)
+    rows = np.asarray(fbs, dtype=np.int64)
+    bits = np.asarray(b.top_bits[rows])[:, safe >> 6] >> (safe & 63).astype(np.uint64)
+    keep = (ids >= 0) & (bits & np.uint64(1)).astype(bool)
+    weights = np.minimum(a.token_weights[fa, safe], b.token_weights[rows[:, None], safe[None, :]])
+    return [_token_list(a, ids[k], w[k], counts[k], limit) for k, w in zip(keep, weights)]
+
+
 def only_tokens(a: ModelTables, fa: int, b: ModelTables, fb: int) -> list[TokenWeight]:
     """Tokens of a's top-50 set missing from b's, most distinctive first."""
     ids, counts = a.top_token_ids[fa], a.top_token_counts[fa]
