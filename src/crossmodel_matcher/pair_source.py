@@ -7,15 +7,19 @@ both atomically; `build_pair_from_inputs` does the same from declared input file
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.matcher.alignment import CACHE_NAME
+from crossmodel_matcher.store.checkpoint import disk_guard, state_dir_for
 from crossmodel_matcher.store.format import load_pair, write_pair
 from crossmodel_matcher.store.ingest import build_pair_tables
 from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs, build_summary, read_inputs
+from crossmodel_matcher.store.limits import BuildLimits
 from crossmodel_matcher.store.sources import ModelSource
 
 
@@ -32,15 +36,33 @@ def build_pair(
     description: str = "",
     progress: bool = True,
     extra_manifest: dict | None = None,
+    limits: BuildLimits | None = None,
+    report: dict | None = None,
 ) -> Path:
     """Build tables from two sources and write the pair directory atomically.
 
     The model-wide alignment (null model, decompositions, unique features) is computed here
-    too and written with the pair, so serving it never waits for it.
+    too and written with the pair, so serving it never waits for it. A streamed build keeps
+    its resumable state in a hidden sibling of `out_dir` until the pair is written (see
+    `store.checkpoint`); its limits go into the manifest, and what it measured (seconds,
+    product method per block) into `report` when given (timings stay out of the pair, so a
+    rebuild is byte-identical).
     """
-    pair = build_pair_tables(vocab, source_a, source_b, description, progress)
+    streamed = source_a.activation_stream is not None or source_b.activation_stream is not None
+    if streamed:
+        limits = limits or BuildLimits()
+        if limits.state_dir is None:
+            limits = dataclasses.replace(limits, state_dir=state_dir_for(out_dir))
+        extra_manifest = {**(extra_manifest or {}), "build_limits": limits.manifest()}
+    pair = build_pair_tables(vocab, source_a, source_b, description, progress, limits)
+    if report is not None:
+        report.update(getattr(pair, "build_report", None) or {})
     alignment = Matcher(pair, progress=progress).alignment.data
-    return write_pair(pair, out_dir, extra_manifest, text_files={CACHE_NAME: json.dumps(alignment)})
+    with disk_guard(Path(out_dir).resolve().parent, "the pair"):
+        out = write_pair(pair, out_dir, extra_manifest, text_files={CACHE_NAME: json.dumps(alignment)})
+    if streamed:
+        shutil.rmtree(limits.state_dir, ignore_errors=True)  # the pair is complete: nothing to resume
+    return out
 
 
 def build_pair_from_inputs(
@@ -51,6 +73,7 @@ def build_pair_from_inputs(
     description: str = "",
     overwrite: bool = False,
     progress: bool = True,
+    limits: BuildLimits | None = None,
 ) -> BuildSummary:
     """Read, check and map both models' inputs, then build and write the pair atomically.
 
@@ -59,5 +82,8 @@ def build_pair_from_inputs(
     t0 = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     shared, sources, manifest = read_inputs(out, models, vocab, weapon_vocab, overwrite)
-    build_pair(shared, sources[0], sources[1], out, description, progress, manifest)
-    return build_summary(out, sources, time.perf_counter() - t0)
+    report: dict = {}
+    build_pair(shared, sources[0], sources[1], out, description, progress, manifest, limits, report)
+    summary = build_summary(out, sources, time.perf_counter() - t0)
+    summary.build_report = report
+    return summary

@@ -23,9 +23,9 @@ session `crossmodel-matcher demo` runs).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from crossmodel_matcher.cache import default_cache_dir
 from crossmodel_matcher.demo.builds import (
     DEMO_SEED,
     DEMO_VERSION,
@@ -45,13 +45,6 @@ __all__ = [
     "DEMO_SEED", "DEMO_VERSION", "FAMILIES", "MAIN_ONLY", "N_FULL", "N_ULTRA", "RUNGS",
     "demo_vocab", "ensure_demo_pair", "generate", "generate_builds", "load_truth",
 ]
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("CROSSMODEL_MATCHER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "crossmodel-matcher"
-    )
-    return Path(base)
 
 
 def demo_pair_dir(cache_dir: str | Path | None = None, seed: int = DEMO_SEED) -> Path:

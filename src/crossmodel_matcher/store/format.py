@@ -15,6 +15,8 @@ Layout of a pair directory::
     models/<name>/act_indptr.npy        optional int64 [F+1]  aligned activations (CSC)
     models/<name>/act_indices.npy       optional int32 [nnz]
     models/<name>/act_data.npy          optional float32 [nnz]
+    models/<name>/aligned_{count,sum,sumsq}.npy  optional float64 [F]  moments over all aligned
+                                        examples, when act_* hold a sample (n_sample_examples)
     cross/sum_prod.npy                  optional float32 [F_a, F_b]
     cross/cofire.npy                    optional float32 [F_a, F_b]
 
@@ -45,7 +47,9 @@ _MODEL_ARRAYS = (
     "max_activation",
     "mean_activation",
 )
-_OPTIONAL_ARRAYS = ("decoder", "act_indptr", "act_indices", "act_data")
+_OPTIONAL_ARRAYS = (
+    "decoder", "act_indptr", "act_indices", "act_data", "aligned_count", "aligned_sum", "aligned_sumsq"
+)
 _MMAP = {"act_indices", "act_data", "sum_prod", "cofire", "decoder"}  # large, touched sparsely
 
 
@@ -79,6 +83,7 @@ def write_pair(
             "description": pair.description,
             "vocab_size": len(pair.vocab),
             "n_aligned_examples": pair.n_aligned,
+            **({} if pair.n_sample is None else {"n_sample_examples": pair.n_sample}),
             "models": models_meta,
             "files": files,
             **(extra or {}),
@@ -179,6 +184,8 @@ def load_pair(pair_dir: str | Path) -> PairTables:
     if not isinstance(vocab, list) or len(vocab) != manifest.get("vocab_size"):
         raise PairFormatError(f"{root / 'vocab.json'}: expected a list of vocab_size tokens")
     n_aligned = int(manifest.get("n_aligned_examples", 0))
+    n_sample = manifest.get("n_sample_examples")
+    n_stored = n_aligned if n_sample is None else int(n_sample)  # rows of the act_* arrays
     models = []
     for meta in manifest.get("models", []):
         name = meta["name"]
@@ -188,7 +195,7 @@ def load_pair(pair_dir: str | Path) -> PairTables:
             k: _load_array(root, f"{base}/{k}.npy", manifest, False) for k in _OPTIONAL_ARRAYS
         }
         n_features = int(meta["n_features"])
-        _check_model(root / base, arrays, optional, n_features, len(vocab), n_aligned)
+        _check_model(root / base, arrays, optional, n_features, len(vocab), n_stored)
         labels_path = root / base / "labels.json"
         labels = {}
         if labels_path.is_file():
@@ -219,6 +226,7 @@ def load_pair(pair_dir: str | Path) -> PairTables:
         cross_cofire=cofire,
         description=manifest.get("description", ""),
         format_version=manifest["format_version"],
+        n_sample=None if n_sample is None else int(n_sample),
     )
 
 

@@ -89,6 +89,7 @@ class BuildSummary:
     decoder_cosine: bool
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    build_report: dict = field(default_factory=dict)  # a streamed build's measurements
 
     def text(self) -> str:
         lines = [f"pair written to {self.out_dir} ({self.seconds:.1f}s, vocabulary {self.vocab_size} tokens)"]
@@ -118,6 +119,7 @@ class BuildSummary:
             "decoder_cosine": self.decoder_cosine,
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
+            "build_report": self.build_report,
         }
 
 

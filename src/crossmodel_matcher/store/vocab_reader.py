@@ -146,9 +146,13 @@ def to_shared(tokens: LocalTokens, shared_index: dict[str, int], vocab_origin: s
 
 
 def derive_keys(rows: TokenRows, vocab: list[str]) -> np.ndarray:
-    """One key per example: its token strings, sorted, joined by '|' (SplatNLP's build key)."""
+    """One key per example: its token strings, sorted, joined by '|' (SplatNLP's build key).
+
+    Keys are UTF-8 bytes (numpy "S"): a byte a character for SplatNLP's tokens, a quarter of
+    numpy's unicode strings, which matters at 843K examples; the byte order sorts as the text.
+    """
     if len(rows) == 0:
-        return np.zeros(0, dtype=str)
+        return np.zeros(0, dtype="S1")
     names = np.asarray(vocab, dtype=object)
     rank = np.empty(len(vocab), dtype=np.int64)
     rank[np.argsort(np.asarray(vocab, dtype=str), kind="stable")] = np.arange(len(vocab))
@@ -156,4 +160,6 @@ def derive_keys(rows: TokenRows, vocab: list[str]) -> np.ndarray:
     order = np.lexsort((rank[rows.indices], row_of))
     strings = names[rows.indices[order]].tolist()
     ptr = rows.indptr.tolist()
-    return np.asarray([KEY_SEPARATOR.join(strings[a:b]) for a, b in zip(ptr[:-1], ptr[1:])], dtype=str)
+    return np.asarray(
+        [KEY_SEPARATOR.join(strings[a:b]).encode() for a, b in zip(ptr[:-1], ptr[1:])], dtype=bytes
+    )
