@@ -173,3 +173,20 @@ def test_limits_parse_and_reach_the_manifest(tmp_path):
     assert all(m["n_examples"] == 200 for m in manifest["models"])
     pair = load_pair(out)
     assert pair.n_sample == 50 and pair.n_aligned < 253
+
+
+def test_streamed_reports_equal_in_memory_reports(tmp_path):
+    """The same data built both ways answers with the same ids, verdicts and bands."""
+    core = build_pair_tables(SHARED_VOCAB, *_sources(None, None), progress=False)
+    lim = BuildLimits(block_bytes=8 * 4 * 20, state_dir=tmp_path / "state")
+    streamed = build_pair_tables(SHARED_VOCAB, *_sources(*_streams(tmp_path)), progress=False, limits=lim)
+    m1, m2 = Matcher(core), Matcher(streamed)
+    for model in ("full", "ultra"):
+        for f in range(core.model(model).n_features):
+            a, b = m1.find_matches(model, f), m2.find_matches(model, f)
+            assert a.match_ids == b.match_ids and a.counterpart_ids == b.counterpart_ids
+            for x, y in zip(a.matches, b.matches):
+                assert x.evidence.calibrated_band == y.evidence.calibrated_band
+                assert x.evidence.match_score == pytest.approx(y.evidence.match_score, abs=1e-5)
+            da, db = m1.find_decomposition(model, f), m2.find_decomposition(model, f)
+            assert (da.verdict, da.part_ids) == (db.verdict, db.part_ids)
