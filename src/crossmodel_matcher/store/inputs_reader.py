@@ -29,6 +29,7 @@ from crossmodel_matcher.store.vocab_reader import (
     IdVocab,
     LocalTokens,
     derive_keys,
+    key_digests,
     read_id_vocab,
     shared_vocabulary,
     to_shared,
@@ -251,6 +252,7 @@ def _source(r: _ReadModel, vocab: list[str], index: dict[str, int], vocab_origin
             keys = r.explicit_keys
         else:
             keys = derive_keys(example_tokens, vocab)
+        keys = key_digests(keys)  # 16 bytes a key; explicit and derived keys stay comparable
     origin = ", ".join(str(getattr(m, k)) for k in m.data_inputs)
     return ModelSource(
         name=m.name,
