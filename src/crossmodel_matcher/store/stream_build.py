@@ -239,6 +239,8 @@ class _Run:
                                   meta.get("costs"), int(meta.get("cross_rows", 0)))
                 self.say(f"{self.sources[second].name}: resuming at row {start:,} of {self.n_rows[second]:,}")
             self._stream(p2, start, (ck, p1, cross))
+            if start < p2.n_rows:  # killed after this, a rerun goes straight to the tables
+                self._checkpoint((ck, p1, cross), p2)
         return self._result(p1, p2, cross, first, second)
 
     def _stream(self, p: ModelPass, start: int, saving) -> None:
