@@ -5,7 +5,7 @@ find_matches and find_decomposition of sampled features of both models.
 Prints how many reports are byte-identical as JSON (timings removed), how many agree on
 every id, verdict and band, and the largest difference of any number in them.
 
-    python benchmarks/compare_streamed_demo.py [--features 40] [--json PATH]
+    python benchmarks/compare_streamed_demo.py [--features 40] [--sample-examples N] [--json PATH]
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def _shape(obj):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", type=int, default=40, help="features sampled per model")
+    ap.add_argument("--sample-examples", type=int, default=10**9,
+                    help="the streamed build's sample (default: all aligned examples, as the direct path)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     vocab, a, b, _ = generate(DEMO_SEED)
@@ -66,11 +68,11 @@ def main() -> int:
         dataclasses.replace(s, activations=None, activation_stream=CsrStream(s.activations, s.name)) for s in (a, b)
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        limits = BuildLimits(state_dir=Path(tmp) / "state")
+        limits = BuildLimits(sample_examples=args.sample_examples, state_dir=Path(tmp) / "state")
         streamed = build_pair_tables(vocab, *streamed_sources, progress=False, limits=limits)
     m1, m2 = Matcher(core), Matcher(streamed)
     rng = np.random.default_rng(0)
-    stats = {"reports": 0, "byte_identical": 0, "same_ids_verdicts_bands": 0, "max_abs_diff": 0.0}
+    stats = {"n_aligned": core.n_aligned, "n_sample": streamed.n_sampled, "reports": 0, "byte_identical": 0, "same_ids_verdicts_bands": 0, "max_abs_diff": 0.0}
     for model in (m.name for m in core.models):
         n = core.model(model).n_features
         for f in rng.choice(n, args.features, replace=False):
