@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_SAMPLE_EXAMPLES = 20_000
+DEFAULT_SAMPLE_EXAMPLES = 50_000
 DEFAULT_MEMORY_BUDGET = 6 << 30
 DEFAULT_MEMORY_BUDGET_TEXT = "6G"
 MIN_MEMORY_BUDGET = 1 << 30

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from crossmodel_matcher.store.activation_stream import TopK
+from crossmodel_matcher.store.activation_stream import TopK, starts_of
 from crossmodel_matcher.store.checkpoint import HeldRows
 from crossmodel_matcher.store.cross_stats import BlockedCross
 from crossmodel_matcher.store.derive import TopExamples
@@ -167,16 +167,42 @@ class ModelPass:
         return self.rows_done
 
 
+SORT_CHUNK_ENTRIES = 1 << 23
+"""Entries sorted at once when ordering each sampled column by example."""
+
+
 def _sample_csc(rows: list[np.ndarray], parts: list[sp.csr_matrix], n_sample: int, f: int):
-    """The sample rows, placed at their sample index, column-compressed (rows sorted per column)."""
-    if not parts:
-        m = sp.csc_matrix((n_sample, f), dtype=np.float32)
-    else:
-        idx = np.concatenate(rows)
-        stacked = sp.vstack(parts, format="csr")
-        if len(idx) != n_sample or len(np.unique(idx)) != n_sample:
-            raise RuntimeError(f"sample holds {len(idx)} rows, expected {n_sample} distinct")
-        m = stacked[np.argsort(idx)].tocsc()
-    m.eliminate_zeros()
-    m.sort_indices()
-    return m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float32)
+    """The sample rows, placed at their sample index, column-compressed (rows sorted per
+    column). Counting sort, consuming `rows`/`parts` as it goes: memory is the pieces plus
+    the result, never several copies of the sample."""
+    counts = np.zeros(f, dtype=np.int64)
+    for p in parts:
+        counts += np.bincount(p.indices, minlength=f)
+    indptr = np.zeros(f + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    data = np.empty(int(indptr[-1]), dtype=np.float32)
+    cursor = indptr[:-1].copy()
+    seen = 0
+    while parts:
+        r, p = rows.pop(0), parts.pop(0)
+        seen += len(r)
+        order = np.argsort(p.indices, kind="stable")
+        fid = p.indices[order]
+        pos = cursor[fid] + np.arange(len(fid)) - starts_of(fid, f)[fid]
+        indices[pos] = np.repeat(r, np.diff(p.indptr))[order]
+        data[pos] = p.data[order]
+        cursor += np.bincount(fid, minlength=f)
+    if seen != n_sample:
+        raise RuntimeError(f"sample holds {seen} rows, expected {n_sample}")
+    f0 = 0
+    while f0 < f:  # order each column by sample index, a chunk of columns at a time
+        f1 = int(np.searchsorted(indptr, indptr[f0] + SORT_CHUNK_ENTRIES, side="right")) - 1
+        f1 = min(f, max(f1, f0 + 1))
+        lo, hi = int(indptr[f0]), int(indptr[f1])
+        if hi > lo:
+            col = np.repeat(np.arange(f1 - f0, dtype=np.int64), counts[f0:f1])
+            order = np.argsort(col * max(1, n_sample) + indices[lo:hi])
+            indices[lo:hi], data[lo:hi] = indices[lo:hi][order], data[lo:hi][order]
+        f0 = f1
+    return indptr, indices, data
