@@ -108,7 +108,7 @@ def main() -> int:
     build = run_build(store, pair, args)
     manifest = json.loads((pair / "pair.json").read_text())
     n_aligned = int(manifest["n_aligned_examples"])
-    from crossmodel_matcher.demo import demo_pair_dir
+    from crossmodel_matcher.demo_paths import demo_pair_dir
     from crossmodel_matcher.store.cross_stats import dense_bound_seconds
 
     t0, c0 = time.perf_counter(), time.process_time()

@@ -48,10 +48,12 @@ def assert_served(m: Matcher) -> None:
     from crossmodel_matcher.server import create_server
 
     calls = [
-        ("find_matches", {"model": "full", "feature": 3, "top_n": 3}, lambda: m.find_matches("full", 3, 3)),
-        ("compare_features", {"model": "full", "source_feature": 3, "target_feature": 7},
-         lambda: m.compare_features("full", 3, 7)),
-        ("find_decomposition", {"model": "full", "feature": 3}, lambda: m.find_decomposition("full", 3)),
+        ("find_matches", {"model": "full", "feature": 3, "top_n": 3, "response_format": "detailed"},
+         lambda: m.find_matches("full", 3, 3)),
+        ("compare_features", {"model": "full", "source_feature": 3, "target_feature": 7,
+                              "response_format": "detailed"}, lambda: m.compare_features("full", 3, 7)),
+        ("find_decomposition", {"model": "full", "feature": 3, "response_format": "detailed"},
+         lambda: m.find_decomposition("full", 3)),
     ]
 
     async def go() -> None:

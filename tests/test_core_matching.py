@@ -98,7 +98,7 @@ def test_decomposition_nnls_by_hand(tiny):
 def test_wide_feature_reports_its_parent(tiny):
     rep = tiny.find_decomposition("wide", 2)
     assert rep.direction == "wide_to_narrow"
-    assert rep.part_ids[:1] == [1]
+    assert rep.parent_ids[:1] == [1] and rep.part_ids == [] and rep.parts == []
     assert rep.verdict != "no_counterpart"
     assert tiny.find_decomposition("wide", 3).verdict == "no_counterpart"
 

@@ -10,6 +10,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from crossmodel_matcher.answers import answer
 from tests.server_fixtures import N_FULL, N_ULTRA, http_server, without_timing
 
 pytest_plugins = ["tests.server_fixtures"]  # small_pair_dir, small_matcher, anyio_backend
@@ -108,7 +109,7 @@ async def test_fifty_concurrent_calls_all_answered_correctly(open_url, small_mat
     for i, (tool, args, direct) in enumerate(calls):
         result = results[i]
         assert not result.is_error, f"{tool}{args}: {result.content[0].text}"
-        want = direct(small_matcher).model_dump(mode="json")
+        want = answer(direct(small_matcher))
         assert without_timing(result.structured_content) == without_timing(want), f"{tool}{args}"
 
 
@@ -146,4 +147,4 @@ async def test_client_with_token_gets_answers(token_url, small_matcher):
         async with Client(streamable_http_client(token_url, http_client=http)) as client:
             result = await client.call_tool("describe_feature", {"model": "ultra", "feature": 8})
     assert not result.is_error
-    assert result.structured_content == small_matcher.describe_feature("ultra", 8).model_dump(mode="json")
+    assert result.structured_content == answer(small_matcher.describe_feature("ultra", 8))

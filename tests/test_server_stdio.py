@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from crossmodel_matcher.answers import answer
 from crossmodel_matcher.cli import main
-from crossmodel_matcher.schemas import MatchReport
 from tests.server_fixtures import http_server, serve_command, without_timing
 
 pytest_plugins = ["tests.server_fixtures"]  # small_pair_dir, small_matcher, anyio_backend
@@ -49,14 +49,12 @@ async def test_console_script_serves_over_stdio(small_pair_dir, small_matcher):
             }
             result = await client.call_tool("find_matches", {"model": "ultra", "feature": 9, "top_n": 3})
             assert not result.is_error
-            want = small_matcher.find_matches("ultra", 9, 3).model_dump(mode="json")
-            assert without_timing(
-                MatchReport.model_validate(result.structured_content).model_dump(mode="json")
-            ) == without_timing(want)
+            want = answer(small_matcher.find_matches("ultra", 9, 3))
+            assert without_timing(result.structured_content) == without_timing(want)
             bad = await client.call_tool("find_matches", {"model": "ultra", "feature": 24})
             assert bad.is_error and "0..23 for 'ultra'" in bad.content[0].text
             again = await client.call_tool("list_models", {})
-            assert again.structured_content == small_matcher.info().model_dump(mode="json")
+            assert again.structured_content == answer(small_matcher.info())
 
 
 # ---- argument errors: one line on stderr, exit 2, nothing on stdout, before any transport --------
@@ -122,7 +120,10 @@ INSPECTOR_CALLS = {
         ["model=full", "source_feature=4", "target_feature=8"],
         lambda m: m.compare_features("full", 4, 8),
     ),
-    "find_decomposition": (["model=full", "feature=7"], lambda m: m.find_decomposition("full", 7)),
+    "find_decomposition": (
+        ["model=full", "feature=7", "response_format=detailed"],
+        lambda m: answer(m.find_decomposition("full", 7), "detailed"),
+    ),
     "list_models": ([], lambda m: m.info()),
     "describe_feature": (
         ["model=ultra", "feature=3", "n_tokens=5"],
@@ -188,6 +189,8 @@ def test_inspector_over_stdio_and_http(tmp_path, small_pair_dir, small_matcher):
         assert run.returncode == 0, f"{tool}: exit {run.returncode}: {run.stdout} {run.stderr}"
         result = json.loads(run.stdout)
         assert not result.get("isError")
-        assert without_timing(result["structuredContent"]) == without_timing(
-            direct(small_matcher).model_dump(mode="json")
-        )
+        want = direct(small_matcher)
+        want = want if isinstance(want, dict) else answer(want)  # concise unless the call asked
+        assert without_timing(result["structuredContent"]) == without_timing(want)
+        text = result["content"][0]["text"]  # the same JSON, without indentation
+        assert "\n" not in text and json.loads(text) == result["structuredContent"]

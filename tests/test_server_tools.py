@@ -14,6 +14,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from crossmodel_matcher.answers import answer, compact_json
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.matcher.decompose import MAX_PARTS
 from crossmodel_matcher.rules import MAX_TOP_N, RANK_KEYS
@@ -37,6 +38,7 @@ TOOLS = (
     "find_matches", "compare_features", "find_decomposition", "list_models", "describe_feature",
     "list_unique_features", "pair_alignment",
 )
+FEATURE_TOOLS = set(TOOLS) - {"list_models", "pair_alignment"}  # these take response_format
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +114,22 @@ def error_text(result) -> str:
         ),
     ],
 )
-async def test_tool_returns_the_core_report(server, small_matcher, tool, args, model, direct):
+@pytest.mark.parametrize("fmt", ["concise", "detailed"])
+async def test_tool_returns_the_core_report(server, small_matcher, tool, args, model, direct, fmt):
+    """Detailed: the core's report as is; concise: its projection; default: concise."""
+    if tool in FEATURE_TOOLS and fmt == "detailed":
+        args = {**args, "response_format": "detailed"}
     result = await call(server, tool, args)
     assert not result.is_error, result.content[0].text
-    report = model.model_validate(result.structured_content)
-    want = direct(small_matcher).model_dump(mode="json")
-    assert without_timing(report.model_dump(mode="json")) == without_timing(want)
-    # The same JSON travels as a text block for clients that ignore structuredContent.
-    assert without_timing(json.loads(result.content[0].text)) == without_timing(want)
+    report = direct(small_matcher)
+    if fmt == "detailed":
+        got = {k: v for k, v in result.structured_content.items() if k != "response_format"}
+        assert without_timing(model.model_validate(got).model_dump(mode="json")) == without_timing(
+            report.model_dump(mode="json")
+        )
+    assert without_timing(result.structured_content) == without_timing(answer(report, fmt))
+    # The same JSON, without indentation, travels as a text block for clients that read text.
+    assert result.content[0].text == compact_json(result.structured_content)
 
 
 async def test_planted_relations_come_through(server):
@@ -214,12 +224,13 @@ async def test_tools_list_golden(server):
         (
             "find_matches",
             {"model": "full", "feature": 1, "top_n": MAX_TOP_N + 1},
-            ["top_n must be", "(got 201)"],
+            ["top_n must be", f"(got {MAX_TOP_N + 1})"],
         ),
         (
             "find_matches",
             {"model": "full", "feature": 1, "rank_by": "cosine"},
-            ["rank_by must be one of match_score, combined_score, jaccard, weighted_overlap, correlation"],
+            ["rank_by must be one of match_score, combined_score, jaccard, weighted_overlap, "
+             "activation_correlation"],
         ),
         (
             "find_decomposition",
@@ -254,14 +265,26 @@ async def test_tools_list_golden(server):
         ("find_decomposition", {"model": ["full"], "feature": 1}, ["model must be one of"]),
         # missing arguments
         ("find_matches", {"model": "full"}, ["feature", "required"]),
-        ("compare_features", {"model": "full", "source_feature": 1}, ["target_feature", "required"]),
+        ("compare_features", {"model": "full", "source_feature": 1}, ["exactly one of target_feature"]),
+        ("find_matches", {"model": "full", "feature": 1, "response_format": "short"},
+         ["response_format must be 'concise' or 'detailed'"]),
+        ("list_unique_features", {"model": "ultra", "near_feature": 99}, ["near_feature must be"]),
+        ("list_unique_features", {"model": "ultra", "near_feature": 9},
+         ["near_feature=9 is out of range for model 'full'", "0..7"]),
+        ("list_unique_features", {"model": "ultra", "near_model": "ultra", "near_feature": 1},
+         ["near_model='ultra' must be 'full'"]),
+        ("list_unique_features", {"model": "ultra", "relation": "same"}, ["give near_feature too"]),
+        ("list_unique_features", {"model": "ultra", "token": "nope"}, ["token='nope' is not in the"]),
     ],
 )
 async def test_bad_arguments_are_actionable_errors(server, tool, args, expected):
+    """One sentence naming the argument and what is valid: no validation-library wrapper."""
     text = error_text(await call(server, tool, args))
     for fragment in expected:
         assert fragment in text, f"{fragment!r} not in {text!r}"
-    assert "Traceback" not in text
+    assert text.startswith(f"{tool}: ")
+    for wrapper in ("Traceback", "validation error", "[type=", "pydantic", "Error executing tool"):
+        assert wrapper not in text, text
 
 
 async def test_unknown_tool_is_an_error(server):

@@ -23,6 +23,10 @@ def resolve_pair_dir(pair: str | None, progress: bool = True) -> Path:
     chosen = pair or os.environ.get(PAIR_ENV)
     if chosen:
         return Path(chosen).expanduser()
+    from crossmodel_matcher.demo_paths import demo_pair_dir, is_built
+
+    if is_built(demo_pair_dir()):  # the generator (numpy, scipy) is imported only to build it
+        return demo_pair_dir()
     from crossmodel_matcher.demo import ensure_demo_pair
 
     return ensure_demo_pair(progress=progress)

@@ -12,15 +12,19 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.matcher.alignment import CACHE_NAME
-from crossmodel_matcher.store.checkpoint import disk_guard, state_dir_for
+from crossmodel_matcher.matcher.cache_files import npz_bytes
+from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
+from crossmodel_matcher.matcher.shortlists import CACHE_NAME as SHORTLISTS_CACHE
 from crossmodel_matcher.store.format import load_pair, write_pair
-from crossmodel_matcher.store.ingest import build_pair_tables
-from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs, build_summary, read_inputs
-from crossmodel_matcher.store.limits import BuildLimits
-from crossmodel_matcher.store.sources import ModelSource
+
+if TYPE_CHECKING:  # the build path's readers (pyarrow, scipy) load only when a pair is built
+    from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs
+    from crossmodel_matcher.store.limits import BuildLimits
+    from crossmodel_matcher.store.sources import ModelSource
 
 
 def open_pair(pair_dir: str | Path, progress: bool = False) -> Matcher:
@@ -41,13 +45,17 @@ def build_pair(
 ) -> Path:
     """Build tables from two sources and write the pair directory atomically.
 
-    The model-wide alignment (null model, decompositions, unique features) is computed here
-    too and written with the pair, so serving it never waits for it. A streamed build keeps
-    its resumable state in a hidden sibling of `out_dir` until the pair is written (see
-    `store.checkpoint`); its limits go into the manifest, and what it measured (seconds,
-    product method per block) into `report` when given (timings stay out of the pair, so a
-    rebuild is byte-identical).
+    The model-wide alignment (decompositions, unique features), the null model and the
+    find_matches shortlists are computed here too and written with the pair. A streamed
+    build keeps its resumable state in a hidden sibling of `out_dir` until the pair is
+    written (see `store.checkpoint`); its limits go into the manifest, and what it measured
+    (seconds, product method per block) into `report` when given (timings stay out of the
+    pair, so a rebuild is byte-identical).
     """
+    from crossmodel_matcher.store.checkpoint import disk_guard, state_dir_for
+    from crossmodel_matcher.store.ingest import build_pair_tables
+    from crossmodel_matcher.store.limits import BuildLimits
+
     streamed = source_a.activation_stream is not None or source_b.activation_stream is not None
     if streamed:
         limits = limits or BuildLimits()
@@ -57,9 +65,14 @@ def build_pair(
     pair = build_pair_tables(vocab, source_a, source_b, description, progress, limits)
     if report is not None:
         report.update(getattr(pair, "build_report", None) or {})
-    alignment = Matcher(pair, progress=progress).alignment.data
+    matcher = Matcher(pair, progress=progress)
+    caches = {  # derived once here, so serving the pair never waits for them
+        CACHE_NAME: json.dumps(matcher.alignment.data),
+        NULL_CACHE: npz_bytes(matcher.null.arrays()),
+        SHORTLISTS_CACHE: npz_bytes(matcher.shortlists.arrays()),
+    }
     with disk_guard(Path(out_dir).resolve().parent, "the pair"):
-        out = write_pair(pair, out_dir, extra_manifest, text_files={CACHE_NAME: json.dumps(alignment)})
+        out = write_pair(pair, out_dir, extra_manifest, text_files=caches)
     if streamed:
         shutil.rmtree(limits.state_dir, ignore_errors=True)  # the pair is complete: nothing to resume
     return out
@@ -79,6 +92,8 @@ def build_pair_from_inputs(
 
     Raises `InputError` naming the file, the field and the fix; nothing is written then.
     """
+    from crossmodel_matcher.store.inputs_reader import build_summary, read_inputs
+
     t0 = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     shared, sources, manifest = read_inputs(out, models, vocab, weapon_vocab, overwrite)

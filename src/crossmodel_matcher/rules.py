@@ -73,15 +73,29 @@ DECOMPOSITION_STRONG = 0.6  # R^2 (or coverage) of a strong decomposition eviden
 DECOMPOSITION_MODERATE = 0.3
 
 # ---- request limits and defaults (core checks and tool argument models) -----------------
-RANK_KEYS = ("match_score", "combined_score", "jaccard", "weighted_overlap", "correlation")
-MAX_TOP_N = 200
+RANK_KEYS = ("match_score", "combined_score", "jaccard", "weighted_overlap", "activation_correlation")
+"""rank_by values: each is the name of the field it ranks by."""
+MAX_TOP_N = 100
 DEFAULT_TOP_N = 10
 MAX_PARTS = 24
 DEFAULT_MAX_PARTS = 12
 DEFAULT_N_TOKENS = 20
-MAX_UNIQUE_LIMIT = 500
+MAX_UNIQUE_LIMIT = 200
 DEFAULT_UNIQUE_LIMIT = 50
 MAX_OFFSET = 1_000_000
+MAX_BATCH = 20
+"""Most target features one compare_features call takes (target_features)."""
+
+# ---- answers sized for agents ---------------------------------------------------------------
+ANSWER_BUDGET_CHARS = 40_000
+"""Most characters of structured content (compact JSON) any tool answer carries (~10K tokens);
+longer answers are cut, saying so (truncated, total_items, how_to_narrow)."""
+CONCISE_TOKENS = 3
+"""Tokens per token list in a concise answer (names only, most distinctive first)."""
+SHORTLIST_SIZE = MAX_TOP_N
+"""Candidates kept per feature for find_matches by match_score (matcher/shortlists.py)."""
+SHORTLIST_TIE_MARGIN = 1e-9
+"""A query's k-th score must beat its shortlist's first left-out score by this much."""
 
 # ---- sizes of report lists ----------------------------------------------------------------
 MATCH_SHARED_TOKENS = 15  # shared tokens listed per match

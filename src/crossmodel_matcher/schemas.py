@@ -183,7 +183,7 @@ class EvidenceRecord(_Report):
 
     summary: str = Field(min_length=10)
     strength: Literal["strong", "moderate", "weak"]
-    key_metrics: dict[str, float]
+    key_metrics: dict[str, int | float] = Field(description="Numbers behind it; counts are integers.")
 
 
 class Match(_Report):
@@ -295,6 +295,10 @@ class DecompositionReport(_Report):
     n_candidates_tested: int
     parts: list[DecompositionPart]
     part_ids: list[int] = Field(description="Ids in the other model, for cluster analysis.")
+    parents: list[DecompositionPart] = Field(
+        default_factory=list, description="A wide feature's parents in the narrow model (parts stay empty)."
+    )
+    parent_ids: list[int] = Field(default_factory=list, description="Ids of the parents.")
     evidence_record: EvidenceRecord
     reading: str
     elapsed_ms: float
@@ -348,7 +352,9 @@ class UniqueFeature(_Report):
     label: str | None = None
     fire_count: int
     firing_rate: float
-    top_tokens: list[str] = Field(description="Most distinctive tokens (lift-weighted).")
+    distinctive_tokens: list[TokenWeight] = Field(description="Most distinctive tokens (lift-weighted).")
+    match_score: float | None = Field(None, description="To near_feature, when one is given.")
+    relation: Relation | None = Field(None, description="To near_feature, when one is given.")
 
 
 class UniqueFeaturesPage(_Report):

@@ -125,7 +125,7 @@ class FeatureMatcher:
         n_candidates: None scores every target feature; N scores the N chosen by
         `prefilter`. n_top_matches: how many matches to return. rank_by: one of
         match_score (default), combined_score (the original order), jaccard,
-        weighted_overlap, correlation.
+        weighted_overlap, activation_correlation.
         """
         t0 = time.perf_counter()
         m = self.matcher
@@ -140,7 +140,7 @@ class FeatureMatcher:
             ids, selection = self.prefilter(f, int(n_candidates))
             cs = self.score_candidates(f, ids)
         key = cs.ranking(rank_by)
-        ranked_by = rank_by if (rank_by != "correlation" or cs.correlation is not None) else "match_score"
+        ranked_by = rank_by if (rank_by != "activation_correlation" or cs.correlation is not None) else "match_score"
         eligible = np.flatnonzero(cs.combined > 0)  # the original kept only combined_score > 0
         order = eligible[np.lexsort((ids[eligible], -key[eligible]))][: int(n_top_matches)]
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crossmodel_matcher.cache import default_cache_dir
 from crossmodel_matcher.demo.builds import (
     DEMO_SEED,
     DEMO_VERSION,
@@ -38,17 +37,14 @@ from crossmodel_matcher.demo.builds import (
     generate_builds,
 )
 from crossmodel_matcher.demo.planting import generate
-from crossmodel_matcher.demo.truth import TRUTH_FILE, load_truth, write_truth
+from crossmodel_matcher.demo.truth import load_truth, write_truth
+from crossmodel_matcher.demo_paths import default_cache_dir, demo_pair_dir, is_built
 from crossmodel_matcher.pair_source import build_pair
 
 __all__ = [
     "DEMO_SEED", "DEMO_VERSION", "FAMILIES", "MAIN_ONLY", "N_FULL", "N_ULTRA", "RUNGS",
-    "demo_vocab", "ensure_demo_pair", "generate", "generate_builds", "load_truth",
+    "default_cache_dir", "demo_pair_dir", "demo_vocab", "ensure_demo_pair", "generate", "generate_builds", "load_truth",
 ]
-
-
-def demo_pair_dir(cache_dir: str | Path | None = None, seed: int = DEMO_SEED) -> Path:
-    return Path(cache_dir or default_cache_dir()) / f"demo-v{DEMO_VERSION}-seed{seed}"
 
 
 def ensure_demo_pair(
@@ -56,7 +52,7 @@ def ensure_demo_pair(
 ) -> Path:
     """The demo pair directory, built on first use (deterministic, nothing downloaded)."""
     out = demo_pair_dir(cache_dir, seed)
-    if (out / "pair.json").is_file() and (out / TRUTH_FILE).is_file():
+    if is_built(out):
         return out
     vocab, full, ultra, truth = generate(seed)
     build_pair(

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crossmodel_matcher.demo_paths import DEMO_SEED, DEMO_VERSION  # noqa: F401 - re-exported
 from crossmodel_matcher.store.derive import TokenRows
 
-DEMO_SEED = 20260524
-DEMO_VERSION = 1
 N_FULL = 2048
 N_ULTRA = 24576
 N_BUILDS = 32000

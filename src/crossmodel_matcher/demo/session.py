@@ -79,7 +79,8 @@ def truth_line(pick: Pick, results: dict[str, dict]) -> tuple[str, bool]:
     matches = results.get("find_matches")
     if role == "one_to_one" and "counterparts" in pick.truth:
         partner = pick.truth["counterparts"][0]
-        rank = matches["match_ids"].index(partner) + 1 if partner in matches["match_ids"] else None
+        ranked = [m["target_feature"] for m in matches["matches"]]
+        rank = ranked.index(partner) + 1 if partner in ranked else None
         ok = rank == 1 and dec["verdict"] == "one_to_one"
         return (
             f"planted partner ultra {partner}: ranked #{rank or '-'} by find_matches, "
@@ -101,7 +102,7 @@ def truth_line(pick: Pick, results: dict[str, dict]) -> tuple[str, bool]:
             f"verdict {dec['verdict']}"
         ), ok
     parents = pick.truth.get("parents", [])
-    found = dec["part_ids"]
+    found = dec.get("parent_ids") or dec.get("part_ids") or []
     want = {"child": "split", "component": "polysemantic", "one_to_one": "one_to_one"}.get(role)
     ok = bool(found) and found[0] in parents and dec["verdict"] == want
     return (
@@ -111,8 +112,9 @@ def truth_line(pick: Pick, results: dict[str, dict]) -> tuple[str, bool]:
 
 
 # ---- printing ---------------------------------------------------------------------------------
-def _tokens(items: list[dict], n: int = 6) -> str:
-    return ", ".join(t["token"] for t in items[:n]) or "-"
+def _tokens(items: list, n: int = 6) -> str:
+    """Token names of a token list (concise answers give names, detailed ones objects)."""
+    return ", ".join(t["token"] if isinstance(t, dict) else t for t in items[:n]) or "-"
 
 
 def describe(tool: str, r: dict) -> list[str]:
@@ -125,35 +127,29 @@ def describe(tool: str, r: dict) -> list[str]:
         ] + [f"{r['n_aligned_examples']:,} aligned examples, vocabulary {r['vocab_size']:,}"]
     if tool == "describe_feature":
         state = "dead" if r["dead"] else f"fires on {r['firing_rate']:.2%} of examples"
-        label = f" label {r['label']!r};" if r["label"] else ""
+        label = f" label {r['label']!r};" if r.get("label") else ""
         return [f"{state};{label} distinctive tokens: {_tokens(r['distinctive_tokens'])}"]
     if tool == "find_matches":
         lines = [r["reading"]]
-        for m in r["matches"][:5]:
-            ev = m["evidence"]
-            corr = ev["activation_correlation"]
+        for rank, m in enumerate(r["matches"][:5], start=1):
             lines.append(
-                f"  #{m['rank']} {r['target_model']} {m['target_feature']:>5}: "
-                f"match {ev['match_score']:.2f}, "
-                f"combined {ev['combined_score']:.2f} ({ev['score_band']}), jaccard {ev['jaccard']:.2f}, "
-                f"corr {corr if corr is None else round(corr, 2)}, relation {ev['relation']}"
+                f"  #{rank} {r['target_model']} {m['target_feature']:>5}: match {m['match_score']:.2f}, "
+                f"band {m['calibrated_band']}, relation {m['relation']}; shared {_tokens(m['shared_tokens'], 3)}"
             )
         return lines
     if tool == "compare_features":
-        t = r["tokens"]
         return [
             r["reading"],
-            f"shared tokens: {_tokens(t['shared_tokens'])}; "
-            f"{r['source']['model']}-only: {_tokens(t['source_only_tokens'], 3)}; "
-            f"{r['target']['model']}-only: {_tokens(t['target_only_tokens'], 3)}",
+            f"shared tokens: {_tokens(r['shared_tokens'])}; "
+            f"{r['source_model']}-only: {_tokens(r['source_only_tokens'], 3)}; "
+            f"{r['target_model']}-only: {_tokens(r['target_only_tokens'], 3)}",
         ]
     if tool == "find_decomposition":
         lines = [r["reading"]]
-        for p in r["parts"][:6]:
-            r2 = p["explained_variance_after"]
+        for p in (r.get("parts") or r.get("parents") or [])[:6]:
             lines.append(
-                f"  {r['other_model']} {p['feature']:>5} (group {p['group']}, weight {p['weight']:.2f}"
-                f"{'' if r2 is None else f', R^2 after {r2:.2f}'}): {_tokens(p['distinctive_tokens'], 4)}"
+                f"  {r['other_model']} {p['feature']:>5} (group {p['group']}, {p['relation']}, "
+                f"band {p['calibrated_band']}): {_tokens(p['distinctive_tokens'], 4)}"
             )
         return lines
     if tool == "pair_alignment":
@@ -167,7 +163,7 @@ def describe(tool: str, r: dict) -> list[str]:
         return lines
     if tool == "list_unique_features":
         return [f"{r['total']:,} unique features in {r['model']}; first: "] + [
-            f"  {f['feature']:>5}: {', '.join(f['top_tokens'][:5])}" for f in r["features"]
+            f"  {f['feature']:>5}: {_tokens(f['distinctive_tokens'], 5)}" for f in r["features"]
         ]
     return [json.dumps(r)[:200]]
 

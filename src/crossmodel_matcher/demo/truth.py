@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from crossmodel_matcher.demo.builds import DEMO_VERSION, N_FULL, N_ULTRA
-
-TRUTH_FILE = "truth.json"
+from crossmodel_matcher.demo_paths import TRUTH_FILE
 
 
 def dead_record() -> dict:

@@ -38,7 +38,7 @@ class CandidateScores:
             "combined_score": self.combined,
             "jaccard": self.jaccard,
             "weighted_overlap": self.weighted_overlap,
-            "correlation": self.correlation,
+            "activation_correlation": self.correlation,
         }[rank_by]
         return key if key is not None else self.match
 

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls
 
 from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.matcher import readings
@@ -150,6 +149,8 @@ class Decomposer:
         weights = np.zeros(0)
         residual = y.copy()
         prev = 0.0
+        from scipy.optimize import nnls  # imported on first use: keeps the server start fast
+
         for _ in range(max_parts):
             score = (x.T @ residual) / np.where(norms > 0, norms, 1.0)
             score[chosen] = -np.inf
@@ -324,6 +325,7 @@ class Decomposer:
             for i, p in enumerate(parts)
         ]
         n_groups = len(set(groups)) if parts else 0
+        wide = src.n_features > tgt.n_features  # then the found features are its parents
         return DecompositionReport(
             model=src.name,
             feature=f,
@@ -339,8 +341,10 @@ class Decomposer:
             token_coverage=round(found.coverage, 6),
             n_groups=n_groups,
             n_candidates_tested=tgt.n_features,
-            parts=out_parts,
-            part_ids=list(parts),
+            parts=[] if wide else out_parts,
+            part_ids=[] if wide else list(parts),
+            parents=out_parts if wide else [],
+            parent_ids=list(parts) if wide else [],
             evidence_record=readings.decomposition_record(
                 src, f, tgt, parts, n_groups, r2, found.coverage, found.verdict
             ),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from crossmodel_matcher.errors import MatcherInputError
-from crossmodel_matcher.matcher import readings, tokens
+from crossmodel_matcher.matcher import readings, shortlists, tokens, unique
 from crossmodel_matcher.matcher.alignment import Alignment, load_or_build
 from crossmodel_matcher.matcher.candidates import (
     CandidateScores,
@@ -22,21 +22,19 @@ from crossmodel_matcher.matcher.candidates import (
 )
 from crossmodel_matcher.matcher.decompose import Decomposer
 from crossmodel_matcher.matcher.evidence import Polysemantic, has_counterpart, pair_evidence
+from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
 from crossmodel_matcher.matcher.null import NullModel
+from crossmodel_matcher.matcher.shortlists import Shortlists
 from crossmodel_matcher.rules import (
-    BRIEF_TOKENS,
-    CHANCE_ALPHA,
-    COUNTERPART_MIN_CONTAINMENT,
     DEFAULT_MAX_PARTS,
     DEFAULT_N_TOKENS,
     DEFAULT_TOP_N,
     DEFAULT_UNIQUE_LIMIT,
     LINKED_RELATIONS,
     MATCH_SHARED_TOKENS,
+    MAX_BATCH,
     MAX_TOP_N,
-    MAX_UNIQUE_LIMIT,
     RANK_KEYS,
-    check_count,
     check_range,
 )
 from crossmodel_matcher.schemas import (
@@ -51,7 +49,6 @@ from crossmodel_matcher.schemas import (
     PairEvidence,
     PairInfo,
     TokenComparison,
-    UniqueFeature,
     UniqueFeaturesPage,
 )
 from crossmodel_matcher.tables import ModelTables, PairTables
@@ -63,13 +60,14 @@ class Matcher:
 
     def __init__(self, pair: PairTables, pair_dir: str | Path | None = None, progress: bool = False):
         self.pair = pair
-        self.null = NullModel(pair)
+        where = None if pair_dir is None else Path(pair_dir)
+        self.null = NullModel(pair, None if where is None else where / NULL_CACHE)
         # The alignment is built from decompositions whose verdicts need no alignment; the
         # decomposer that answers queries then reads it (polysemantic parts).
         plain = Decomposer(pair, self.candidate_scores, partial(self._evidence, polysemantic=None))
-        where = None if pair_dir is None else Path(pair_dir)
         self.alignment: Alignment = load_or_build(pair, where, plain.find_decomposition, progress)
         self._decomposer = Decomposer(pair, self.candidate_scores, self.evidence)
+        self.shortlists: Shortlists = shortlists.load_or_build(pair, where)
 
     # ---- the pieces every query shares ----------------------------------------------------
     def model(self, name: str) -> ModelTables:
@@ -135,10 +133,13 @@ class Matcher:
         if rank_by not in RANK_KEYS:
             raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
         tgt = self.pair.other(src.name)
-        cs = self.candidate_scores(src, f)
-        matches = self._ranked(src, f, tgt, cs, cs.ranking(rank_by), top_n)
+        cs, order = shortlists.ranked(self.pair, self.shortlists, self.candidate_scores, src, f, rank_by, top_n)
+        matches = self._ranked(src, f, tgt, cs, order)
         dead = bool(src.dead[f])
-        has = has_counterpart(src, f, cs)
+        if self.pair.has_activations:  # over every candidate: cached with the alignment
+            has = bool(self.alignment.has_counterpart[src.name][f])
+        else:  # tokens only: the best weighted overlap decides, and it heads every ranking
+            has = has_counterpart(src, f, cs)
         signals = src.signals if self.pair.has_activations else ["tokens"]
         best = matches[0] if matches else None
         return MatchReport(
@@ -149,7 +150,7 @@ class Matcher:
             direction=direction(src, tgt),
             n_candidates_tested=tgt.n_features,
             signals_used=[s for s in signals if s != "decoder" or self.pair.decoder_comparable],
-            ranked_by=rank_by if (rank_by != "correlation" or cs.correlation is not None) else "match_score",
+            ranked_by=rank_by if (rank_by != "activation_correlation" or cs.correlation is not None) else "match_score",
             has_counterpart=has,
             source_dead=dead,
             matches=matches,
@@ -163,23 +164,22 @@ class Matcher:
         )
 
     def _ranked(
-        self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, key: np.ndarray, top_n: int
+        self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, order: np.ndarray
     ) -> list[Match]:
-        """The top_n candidates by `key` (ties: smaller id), each with its evidence."""
-        k = min(top_n, len(key))
-        part = np.argpartition(-key, k - 1)[:k]
-        order = part[np.lexsort((part, -key[part]))]
+        """The candidates at positions `order` of `cs`, in that order, each with its evidence."""
+        cs.p_values(order)  # their best-of-N p-values in one batch (each evidence reads its own)
         matches = []
         for rank, idx in enumerate(order.tolist(), start=1):
             ev = self.evidence(cs, idx)
+            t = cs.target_id(idx)
             matches.append(
                 Match(
                     rank=rank,
-                    target_feature=idx,
-                    target_label=tgt.label(idx),
+                    target_feature=t,
+                    target_label=tgt.label(t),
                     evidence=ev,
-                    shared_tokens=tokens.shared_tokens(src, f, tgt, idx, limit=MATCH_SHARED_TOKENS),
-                    reading=readings.match_reading(tgt.name, idx, ev),
+                    shared_tokens=tokens.shared_tokens(src, f, tgt, t, limit=MATCH_SHARED_TOKENS),
+                    reading=readings.match_reading(tgt.name, t, ev),
                 )
             )
         return matches
@@ -249,40 +249,30 @@ class Matcher:
         return self.alignment.summary()
 
     def list_unique_features(
-        self, model: str, offset: int = 0, limit: int = DEFAULT_UNIQUE_LIMIT
+        self, model: str, offset: int = 0, limit: int = DEFAULT_UNIQUE_LIMIT, near_feature: int | None = None,
+        near_model: str | None = None, token: str | None = None, relation: str | None = None,
     ) -> UniqueFeaturesPage:
-        """Live features of `model` with no counterpart above chance in the other model."""
-        m = self.model(model)
-        check_count("offset", offset, 0, MatcherInputError)
-        check_count("limit", limit, 1, MatcherInputError)
-        if limit > MAX_UNIQUE_LIMIT:
-            raise MatcherInputError(f"limit={limit} is out of range: use 1..{MAX_UNIQUE_LIMIT}")
-        ids = self.alignment.unique_features(m.name)
-        page = ids[offset : offset + limit]
-        feats = [
-            UniqueFeature(
-                feature=f,
-                label=m.label(f),
-                fire_count=int(m.fire_count[f]),
-                firing_rate=round(float(m.fire_count[f]) / max(1, m.n_examples), 6),
-                top_tokens=[t.token for t in tokens.distinctive_tokens(m, f, BRIEF_TOKENS)],
-            )
-            for f in page
-        ]
-        end = offset + len(page)
-        return UniqueFeaturesPage(
-            model=m.name,
-            other_model=self.pair.other(m.name).name,
-            definition=f"live, and no feature of the other model is a counterpart: containment "
-            f">= {COUNTERPART_MIN_CONTAINMENT} one way, positive correlation, above chance "
-            f"(best-of-N p < {CHANCE_ALPHA})",
-            total=len(ids),
-            offset=offset,
-            limit=limit,
-            next_offset=end if end < len(ids) else None,
-            feature_ids=page,
-            features=feats,
+        """Live features of `model` with no counterpart above chance in the other model; filters:
+        near a feature of the other model, by distinctive token, by relation to the near feature."""
+        return unique.list_unique_features(
+            self, model, offset, limit, near_feature, near_model, token, relation
         )
+
+    def compare_many(
+        self, model: str, source_feature: int, target_feature: int | None = None,
+        target_features: list[int] | None = None,
+    ) -> ComparisonReport | list[ComparisonReport]:
+        """compare_features for one target feature, or for a list of them (one report each)."""
+        if (target_feature is None) == (target_features is None):
+            raise MatcherInputError(
+                "give exactly one of target_feature (one feature of the other model) and "
+                f"target_features (a list of 1..{MAX_BATCH})"
+            )
+        if target_features is None:
+            return self.compare_features(model, source_feature, target_feature)
+        if not 1 <= len(target_features) <= MAX_BATCH:
+            raise MatcherInputError(f"target_features lists {len(target_features)} ids: use 1..{MAX_BATCH}")
+        return [self.compare_features(model, source_feature, t) for t in target_features]
 
 
 __all__ = ["Matcher"]

@@ -14,16 +14,21 @@ Two parts, built once when a pair is loaded (a fraction of a second):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-from scipy.special import pdtrc
 
+from crossmodel_matcher.matcher import cache_files
 from crossmodel_matcher.matcher.candidates import CandidateScores, score_candidates
 from crossmodel_matcher.rules import CHANCE_ALPHA, NULL_SAMPLES, NULL_SEED, NULL_SOURCES  # noqa: F401
 from crossmodel_matcher.tables import ModelTables, PairTables
 
 SIGNALS = ("match_score", "jaccard", "weighted_overlap", "correlation", "containment", "cosine")
+CACHE_NAME = "cache/null-v1.npz"
+"""Beside the pair: the sorted null values, and one probe per direction to check them against."""
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +62,8 @@ def best_of_n(p: np.ndarray | float, n: int) -> np.ndarray:
 
 def cofire_p_values(cofire: np.ndarray, n_source: float, n_target: np.ndarray, n: int) -> np.ndarray:
     """P(co-fire count >= observed) for independent features (Poisson, mean n_s n_t / n)."""
+    from scipy.special import pdtrc  # imported on first use: keeps the server start fast
+
     lam = np.maximum(n_source * np.asarray(n_target, dtype=np.float64) / max(n, 1), 1e-12)
     cofire, lam = np.broadcast_arrays(np.asarray(cofire, dtype=np.float64), lam)
     out = np.ones(lam.shape)
@@ -68,12 +75,18 @@ def cofire_p_values(cofire: np.ndarray, n_source: float, n_target: np.ndarray, n
 class NullModel:
     """Per-direction null distributions of a pair, and the above-chance test."""
 
-    def __init__(self, pair: PairTables):
+    def __init__(self, pair: PairTables, cache: Path | None = None):
+        """Build the nulls, or read them from `cache` when its probes still score the same."""
         self.pair = pair
-        rng = np.random.default_rng(NULL_SEED)
         self.directions: dict[str, DirectionNull] = {}
+        self._probes: dict[str, dict[str, np.ndarray]] = {}
+        if cache is not None and self._read(Path(cache)):
+            return
+        rng = np.random.default_rng(NULL_SEED)
         for src, tgt in (pair.models, pair.models[::-1]):
             self.directions[src.name] = self._build(src, tgt, rng)
+        if cache is not None:
+            cache_files.write(Path(cache), self.arrays())
 
     def _build(self, src: ModelTables, tgt: ModelTables, rng) -> DirectionNull:
         live = np.flatnonzero(~src.dead)
@@ -85,17 +98,42 @@ class NullModel:
         values: dict[str, list[np.ndarray]] = {s: [] for s in SIGNALS}
         for f in picks:
             targets = rng.choice(tgt.n_features, size=min(per, tgt.n_features), replace=False)
-            cs = score_candidates(self.pair, src, int(f), targets)
-            values["match_score"].append(cs.match)
-            values["jaccard"].append(cs.jaccard)
-            values["weighted_overlap"].append(cs.weighted_overlap)
-            if cs.correlation is not None:
-                values["correlation"].append(cs.correlation)
-                values["containment"].append(np.maximum(cs.target_given_source, cs.source_given_target))
-            if cs.cosine is not None:
-                values["cosine"].append(cs.cosine)
+            row = _signals(score_candidates(self.pair, src, int(f), targets))
+            for k, v in row.items():
+                values[k].append(v)
+            self._probes.setdefault(src.name, {"feature": np.array([f]), "targets": targets, **row})
         out.sorted_values = {k: np.sort(np.concatenate(v)) for k, v in values.items() if v}
         return out
+
+    # ---- the cache beside the pair ------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Sorted values and probes, as cached beside the pair."""
+        arrays = {}
+        for name, d in self.directions.items():
+            arrays.update({f"{name}/sorted/{k}": v for k, v in d.sorted_values.items()})
+            arrays.update({f"{name}/probe/{k}": v for k, v in self._probes.get(name, {}).items()})
+        return arrays
+
+    def _read(self, path: Path) -> bool:
+        """Load the cached nulls if each direction's probe still scores identically."""
+        arrays = cache_files.read(path)
+        if arrays is None:
+            return False
+        for src, tgt in (self.pair.models, self.pair.models[::-1]):
+            probe = {k.split("/")[-1]: v for k, v in arrays.items() if k.startswith(f"{src.name}/probe/")}
+            if probe:
+                got = _signals(score_candidates(self.pair, src, int(probe["feature"][0]), probe["targets"]))
+                if set(got) != set(probe) - {"feature", "targets"} or not all(
+                    np.array_equal(v, probe[k]) for k, v in got.items()
+                ):
+                    log.info("null cache %s no longer matches the scores; rebuilding", path)
+                    self.directions.clear()
+                    return False
+            d = DirectionNull(src.name, tgt.name, tgt.n_features)
+            prefix = f"{src.name}/sorted/"
+            d.sorted_values = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            self.directions[src.name] = d
+        return True
 
     def direction(self, source: str) -> DirectionNull:
         return self.directions[source]
@@ -117,3 +155,14 @@ class NullModel:
         else:
             p = d.tail_p("weighted_overlap", cs.weighted_overlap[idx])
         return best_of_n(p, d.n_candidates)
+
+
+def _signals(cs: CandidateScores) -> dict[str, np.ndarray]:
+    """The null's signals from one row of candidate scores."""
+    out = {"match_score": cs.match, "jaccard": cs.jaccard, "weighted_overlap": cs.weighted_overlap}
+    if cs.correlation is not None:
+        out["correlation"] = cs.correlation
+        out["containment"] = np.maximum(cs.target_given_source, cs.source_given_target)
+    if cs.cosine is not None:
+        out["cosine"] = cs.cosine
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}

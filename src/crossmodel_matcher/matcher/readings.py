@@ -116,7 +116,8 @@ def decomposition_record(
         strength = (
             "strong" if level >= DECOMPOSITION_STRONG else "moderate" if level >= DECOMPOSITION_MODERATE else "weak"
         )
-    metrics = {"token_coverage": round(coverage, 6), "n_parts": float(len(parts)), "n_groups": float(n_groups)}
+    metrics: dict[str, int | float] = {"token_coverage": round(coverage, 6), "n_parts": len(parts),
+                                       "n_groups": n_groups}
     if r2 is not None:
         metrics["explained_variance"] = round(r2, 6)
     return EvidenceRecord(

@@ -13,16 +13,19 @@ def _token_list(
 ) -> list[TokenWeight]:
     """TokenWeights, most distinctive first (ties: higher count, then token id)."""
     order = np.lexsort((tokens, -counts, -weights))[:limit]
+    vocab = m.vocab
     return [
-        TokenWeight(token=m.vocab[int(tokens[i])], weight=round(float(weights[i]), 6), count=int(counts[i]))
-        for i in order
+        TokenWeight(token=vocab[t], weight=round(w, 6), count=c)
+        for t, w, c in zip(tokens[order].tolist(), weights[order].tolist(), counts[order].tolist())
     ]
 
 
 def shared_tokens(a: ModelTables, fa: int, b: ModelTables, fb: int, limit: int | None = None) -> list[TokenWeight]:
     """Tokens in both top-50 sets, most distinctive (smaller lift weight) first."""
     ids, counts = a.top_token_ids[fa], a.top_token_counts[fa]
-    keep = (ids >= 0) & np.isin(ids, b.top_token_ids[fb][b.top_token_ids[fb] >= 0])
+    safe = np.maximum(ids, 0)  # membership by b's bit-packed set (a tenth of np.isin's time)
+    bits = b.top_bits[fb][safe >> 6] >> (safe & 63).astype(np.uint64)
+    keep = (ids >= 0) & (bits & np.uint64(1)).astype(bool)
     ids, counts = ids[keep], counts[keep]
     weights = np.minimum(a.token_weights[fa, ids], b.token_weights[fb, ids])
     return _token_list(a, ids, weights, counts, limit)

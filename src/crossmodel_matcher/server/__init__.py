@@ -22,6 +22,7 @@ from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.pair_choice import resolve_pair_dir
 from crossmodel_matcher.pair_source import open_pair
 from crossmodel_matcher.rules import MAX_OFFSET
+from crossmodel_matcher.server.answers import AnswerServer
 from crossmodel_matcher.server.arguments import PairShape
 from crossmodel_matcher.server.tools import READ_ONLY, TOOLS, ServerState, register
 
@@ -40,7 +41,8 @@ other model, compare_features to inspect one pair side by side, and find_decompo
 whether a narrow feature is split (refined) or polysemantic (mixed) in the wide model, or which
 narrow feature is a wide feature's parent. list_unique_features and pair_alignment cover the whole
 pair. Trust `calibrated_band` (it beats a best-of-N null) over the original `overlap_band`.
-Every report carries a one-line `reading` and an `evidence_record` for research notes."""
+Answers are concise by default (response_format="detailed" gives every score and token list,
+with an `evidence_record` for research notes); each carries a one-line `reading`."""
 
 
 def create_server(
@@ -77,7 +79,7 @@ def create_server(
         state = loaded["state"] = ServerState(m, anyio.CapacityLimiter(max_threads))
         yield state
 
-    server = MCPServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
+    server = AnswerServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
     register(server, shape, lambda: loaded["state"])
     return server
 

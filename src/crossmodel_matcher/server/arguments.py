@@ -5,13 +5,14 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from crossmodel_matcher.errors import PairFormatError
 from crossmodel_matcher.rules import (
+    MAX_BATCH,
     MAX_OFFSET,
     MAX_PARTS,
     MAX_TOP_N,
@@ -19,6 +20,7 @@ from crossmodel_matcher.rules import (
     RANK_KEYS,
     TOP_K_TOKENS,
 )
+from crossmodel_matcher.schemas import Relation
 from crossmodel_matcher.store.format import read_manifest
 
 
@@ -91,6 +93,50 @@ def _int(arg: str, lo: int, hi: int, description: str) -> Any:
 def argument_types(shape: PairShape) -> dict[str, Any]:
     """Every tool argument's annotated type, by argument name, for this pair."""
     max_id = max(shape.n_features.values()) - 1
+    return {**_core_types(shape, max_id), **_answer_types(shape, max_id)}
+
+
+RELATIONS = get_args(Relation)
+
+
+def _answer_types(shape: PairShape, max_id: int) -> dict[str, Any]:
+    """The arguments that shape answers: format, batches and filters."""
+    return {
+        "response_format": Annotated[
+            Literal["concise", "detailed"],
+            Field(description="concise (default), or detailed: every score and token list (~5x longer)."),
+            explained("response_format must be 'concise' or 'detailed'"),
+        ],
+        "target_features": Annotated[
+            list[int] | None,
+            Field(min_length=1, max_length=MAX_BATCH,
+                  description=f"Instead of target_feature: up to {MAX_BATCH} feature ids of the other model."),
+            explained(f"target_features must be a list of 1..{MAX_BATCH} feature ids of the other model"),
+        ],
+        "near_feature": Annotated[
+            int | None,
+            Field(ge=0, le=max_id, description="Rank by match_score to this feature of the other model, "
+                  f"and give each its relation to it: {shape.ranges()}."),
+            explained(f"near_feature must be an integer feature id of the other model: {shape.ranges()}",
+                      integer=True),
+        ],
+        "near_model": Annotated[
+            Literal[shape.names] | None,  # type: ignore[valid-type]
+            Field(description="The model of near_feature: the other model (the default)."),
+            explained(f"near_model must be one of {shape.names_text}"),
+        ],
+        "token": Annotated[
+            str | None, Field(max_length=200, description="Keep features for which this token is distinctive.")
+        ],
+        "relation": Annotated[
+            Literal[RELATIONS] | None,  # type: ignore[valid-type]
+            Field(description="With near_feature: keep features in this relation to it."),
+            explained(f"relation must be one of {', '.join(RELATIONS)}"),
+        ],
+    }
+
+
+def _core_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     names_text = shape.names_text
 
     def feature_arg(arg: str, what: str) -> Any:
@@ -103,12 +149,16 @@ def argument_types(shape: PairShape) -> dict[str, Any]:
     return {
         "model": Annotated[
             Literal[shape.names],  # type: ignore[valid-type]  # built from the loaded pair
-            Field(description=f"Model the feature belongs to: {names_text}; matches are searched in the other."),
+            Field(description="Model of the feature; the other one is searched."),
             explained(f"model must be one of {names_text}"),
         ],
         "feature": feature_arg("feature", "Feature id in `model`"),
         "source_feature": feature_arg("source_feature", "Feature id in `model`"),
-        "target_feature": feature_arg("target_feature", "Feature id in the other model"),
+        "target_feature": Annotated[
+            int | None,
+            Field(ge=0, le=max_id, description=f"Feature id in the other model: {shape.ranges()}."),
+            explained(f"target_feature must be an integer feature id: {shape.ranges()}", integer=True),
+        ],
         "top_n": _int("top_n", 1, MAX_TOP_N, f"How many ranked counterparts to return (1..{MAX_TOP_N})."),
         "rank_by": Annotated[
             Literal[RANK_KEYS],  # type: ignore[valid-type]
@@ -119,11 +169,6 @@ def argument_types(shape: PairShape) -> dict[str, Any]:
         "n_tokens": _int(
             "n_tokens", 1, TOP_K_TOKENS, f"How many top and distinctive tokens to list (1..{TOP_K_TOKENS})."
         ),
-        "offset": _int(
-            "offset", 0, MAX_OFFSET, f"Index of the first unique feature to return (0..{MAX_OFFSET})."
-        ),
-        "limit": _int(
-            "limit", 1, MAX_UNIQUE_LIMIT,
-            f"How many unique features to return on this page (1..{MAX_UNIQUE_LIMIT}).",
-        ),
+        "offset": _int("offset", 0, MAX_OFFSET, "Index of the first feature on this page (next_offset)."),
+        "limit": _int("limit", 1, MAX_UNIQUE_LIMIT, "Features on this page."),
     }

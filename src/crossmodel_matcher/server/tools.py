@@ -2,8 +2,10 @@
 # the tool table and the pair's argument types, and the SDK reads it as objects.
 """The tools, declared once in a table, and their registration: one loop, one error mapping.
 
-Each tool runs one matcher query on a worker thread (a CapacityLimiter bounds the threads)
-and returns the core's pydantic report unchanged, so its outputSchema comes from schemas.py.
+Each tool runs one matcher query on a worker thread (a CapacityLimiter bounds the threads) and
+answers with the core's report shaped for agents (answers.py: concise by default, within the
+size budget; the text block is the same JSON without indentation); its output model and the
+small schema tools/list shows come from server/answers.py.
 Expected failures (`CrossmodelError`, bad arguments) become one sentence naming the argument;
 anything else is logged to stderr and answered generically, and the server keeps serving.
 """
@@ -13,26 +15,19 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 
+from crossmodel_matcher.answers import answer
 from crossmodel_matcher.errors import CrossmodelError
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.rules import DEFAULT_MAX_PARTS, DEFAULT_N_TOKENS, DEFAULT_TOP_N, DEFAULT_UNIQUE_LIMIT
-from crossmodel_matcher.schemas import (
-    AlignmentSummary,
-    ComparisonReport,
-    DecompositionReport,
-    FeatureSummary,
-    MatchReport,
-    PairInfo,
-    UniqueFeaturesPage,
-)
+from crossmodel_matcher.server.answers import ANSWERS, result
 from crossmodel_matcher.server.arguments import PairShape, argument_types
 
 logger = logging.getLogger("crossmodel_matcher.server")
@@ -44,80 +39,74 @@ REQUIRED = inspect.Parameter.empty
 @dataclass(frozen=True)
 class Tool:
     """One tool: its name, title, description ({other} names the other model), the matcher
-    method it calls, its arguments (name, default) and the report it returns."""
+    method it calls and its arguments (name, default); its answer model is ANSWERS[name]."""
 
     name: str
     title: str
     description: str
     method: str
     args: tuple[tuple[str, Any], ...]
-    returns: type
+
+
+SHAPED = (("response_format", "concise"),)
+"""The argument every tool that returns features takes."""
 
 
 TOOLS = (
     Tool(
         "find_matches", "Find a feature's counterparts in the other model",
-        "Rank every feature of {other} as a counterpart of one feature. Each match carries all "
-        "evidence (token Jaccard, weighted overlap, activation correlation, containment both ways, "
-        "null percentile and best-of-N p-value, calibrated band strong/moderate/weak/chance, typed "
-        "relation same/parent/child/part-of-polysemantic/related/none) and a one-line reading; "
-        "has_counterpart is false when nothing is a counterpart above chance (the feature is unique "
-        "to its model). Use it first when you know a feature and want its partner.",
+        "Rank every feature of {other} as a counterpart of one feature: relation, calibrated band, "
+        "the numbers behind them, shared tokens, a one-line reading; has_counterpart is false when "
+        "nothing is a counterpart above chance. Use it first when you know a feature.",
         "find_matches",
-        (("model", REQUIRED), ("feature", REQUIRED), ("top_n", DEFAULT_TOP_N), ("rank_by", "match_score")),
-        MatchReport,
+        (("model", REQUIRED), ("feature", REQUIRED), ("top_n", DEFAULT_TOP_N), ("rank_by", "match_score"))
+        + SHAPED,
     ),
     Tool(
         "compare_features", "Compare two features side by side",
-        "Put one feature of `model` (source_feature) next to one feature of {other} "
-        "(target_feature): both summaries, every score, shared / source-only / target-only tokens "
-        "and how often each fires without the other. Use it to check a candidate from find_matches.",
-        "compare_features",
-        (("model", REQUIRED), ("source_feature", REQUIRED), ("target_feature", REQUIRED)),
-        ComparisonReport,
+        "Put one feature of `model` (source_feature) next to one feature of {other} (target_feature), "
+        "or several (target_features): relation, scores, shared / source-only / target-only tokens, "
+        "how often each fires alone. Use it to check candidates.",
+        "compare_many",
+        (("model", REQUIRED), ("source_feature", REQUIRED), ("target_feature", None), ("target_features", None))
+        + SHAPED,
     ),
     Tool(
         "find_decomposition", "Decompose a feature into the other model's features",
-        "Which features of the other model together make up this one. For a narrow feature: the "
-        "wide features lying inside it, chosen by non-negative regression of its activations and "
-        "grouped into concepts, with R^2 and a verdict: one_to_one, split (refined into children "
-        "of one concept), polysemantic (a mixture of unrelated concepts) or no_counterpart. For a "
-        "wide feature: its parent(s) in the narrow model and the parent's verdict.",
+        "Which features of the other model make up this one. Narrow feature: the wide features "
+        "inside it (non-negative regression, grouped into concepts), R^2 and a verdict: one_to_one, "
+        "split (refinements of one concept), polysemantic (unrelated concepts) or no_counterpart. "
+        "Wide feature: its parents in the narrow model and their verdict.",
         "find_decomposition",
-        (("model", REQUIRED), ("feature", REQUIRED), ("max_parts", DEFAULT_MAX_PARTS)),
-        DecompositionReport,
+        (("model", REQUIRED), ("feature", REQUIRED), ("max_parts", DEFAULT_MAX_PARTS)) + SHAPED,
     ),
     Tool(
         "list_models", "List the loaded models",
-        "The loaded model pair: each model's name, feature count, examples, dead features and "
-        "signals (tokens, activations, decoder), the vocabulary size and the aligned examples. "
-        "Call it first to learn the valid model names and feature ranges.",
-        "info", (), PairInfo,
+        "The loaded pair: each model's name, feature count, examples, dead features, signals, "
+        "labels; vocabulary and aligned examples. Call it first for model names and id ranges.",
+        "info", (),
     ),
     Tool(
         "describe_feature", "Describe one feature",
-        "What one feature is: its label if any, firing rate and activation statistics, its "
-        "original top tokens (counts in its top-10% examples) and its distinctive tokens "
-        "(lift-weighted). Dead features say so.",
+        "What one feature is: label, firing rate, distinctive tokens (lift-weighted); detailed adds "
+        "activation statistics and the original top tokens (counts in its top-10% examples).",
         "describe_feature",
-        (("model", REQUIRED), ("feature", REQUIRED), ("n_tokens", DEFAULT_N_TOKENS)),
-        FeatureSummary,
+        (("model", REQUIRED), ("feature", REQUIRED), ("n_tokens", DEFAULT_N_TOKENS)) + SHAPED,
     ),
     Tool(
         "list_unique_features", "List features with no counterpart",
-        "Live features of `model` that have no counterpart above chance in {other} (no feature "
-        "in a containment relation with them whose co-firing beats the best-of-N null), with their "
-        "distinctive tokens, a page at a time (next_offset). feature_ids is ready for cluster analysis.",
+        "Live features of `model` with no counterpart above chance in {other}, a page at a time "
+        "(next_offset), with their distinctive tokens; filter by a token, or rank them by closeness "
+        "to a feature of the other model (near_feature) and keep one relation to it.",
         "list_unique_features",
-        (("model", REQUIRED), ("offset", 0), ("limit", DEFAULT_UNIQUE_LIMIT)),
-        UniqueFeaturesPage,
+        (("model", REQUIRED), ("offset", 0), ("limit", DEFAULT_UNIQUE_LIMIT), ("near_feature", None),
+         ("near_model", None), ("token", None), ("relation", None)) + SHAPED,
     ),
     Tool(
         "pair_alignment", "Summarise the whole pair's alignment",
-        "The pair at a glance, computed once and cached: per model the share of live features "
-        "with a `same` counterpart and with any counterpart, unique and dead counts; the narrow "
-        "model's decomposition verdicts, the histogram of split sizes and the polysemantic count.",
-        "alignment_summary", (), AlignmentSummary,
+        "The pair at a glance (cached): per model the share of live features with a `same` and with "
+        "any counterpart, unique and dead counts; the narrow model's verdicts and split sizes.",
+        "alignment_summary", (),
     ),
 )
 
@@ -152,17 +141,19 @@ async def run_query(
 def _handler(tool: Tool, types: dict[str, Any]) -> Callable[..., Any]:
     """An async handler whose signature (ctx, then the tool's typed arguments) the SDK reads."""
 
-    async def handler(ctx: Context, **kwargs: Any) -> Any:
-        method = tool.method
-        return await run_query(
+    async def handler(ctx: Context, **kwargs: Any) -> CallToolResult:
+        method, fmt = tool.method, kwargs.pop("response_format", "concise")
+        report = await run_query(
             ctx.request_context.lifespan_context, tool.name, lambda m: getattr(m, method)(**kwargs)
         )
+        return result(answer(report, fmt))
 
+    returns = Annotated[CallToolResult, ANSWERS[tool.name]]
     pos = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter("ctx", pos, annotation=Context)]
     params += [inspect.Parameter(n, pos, annotation=types[n], default=d) for n, d in tool.args]
-    handler.__signature__ = inspect.Signature(params, return_annotation=tool.returns)  # type: ignore[attr-defined]
-    handler.__annotations__ = {"ctx": Context, **{n: types[n] for n, _ in tool.args}, "return": tool.returns}
+    handler.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
+    handler.__annotations__ = {"ctx": Context, **{n: types[n] for n, _ in tool.args}, "return": returns}
     handler.__name__ = handler.__qualname__ = tool.name
     return handler
 

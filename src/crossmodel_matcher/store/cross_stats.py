@@ -208,7 +208,7 @@ class BlockedCross:
 
 
 def costs_file() -> Path:
-    from crossmodel_matcher.cache import default_cache_dir
+    from crossmodel_matcher.demo_paths import default_cache_dir
 
     return default_cache_dir() / "product-costs.json"
 

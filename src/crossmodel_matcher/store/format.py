@@ -54,11 +54,11 @@ _MMAP = {"act_indices", "act_data", "sum_prod", "cofire", "decoder"}  # large, t
 
 
 def write_pair(
-    pair: PairTables, out_dir: str | Path, extra: dict | None = None, text_files: dict[str, str] | None = None
+    pair: PairTables, out_dir: str | Path, extra: dict | None = None, text_files: dict[str, str | bytes] | None = None
 ) -> Path:
     """Write `pair` to `out_dir` atomically (temporary folder, then rename).
 
-    `text_files` are extra text files (relative path -> content) written inside the same folder.
+    `text_files` are extra files (text or bytes) (relative path -> content) written inside the same folder.
     """
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def write_pair(
         }
         for rel, text in (text_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / rel).write_text(text)
+            (tmp / rel).write_bytes(text if isinstance(text, bytes) else text.encode())
         (tmp / "pair.json").write_text(json.dumps(manifest, indent=2))
         _swap_into_place(tmp, out)
     except BaseException:
