@@ -28,6 +28,7 @@ from crossmodel_matcher.demo import ensure_demo_pair, load_truth
 from crossmodel_matcher.matcher.alignment import compute_alignment
 from crossmodel_matcher.matcher.null import NullModel
 from crossmodel_matcher.pair_source import open_pair
+from crossmodel_matcher.rules import MAX_UNIQUE_LIMIT
 
 NARROW_EXPECT = {"one_to_one": "same", "split": "child", "polysemantic": "part-of-polysemantic",
                  "unique": "none"}
@@ -92,10 +93,10 @@ def main() -> int:
 
     # 3. Unique-feature listing against the truth.
     for side in ("full", "ultra"):
-        listed = set(m.list_unique_features(side, 0, 500).feature_ids)
-        page = m.list_unique_features(side, 0, 500)
+        page = m.list_unique_features(side, 0, MAX_UNIQUE_LIMIT)
+        listed = set(page.feature_ids)
         while page.next_offset is not None:
-            page = m.list_unique_features(side, page.next_offset, 500)
+            page = m.list_unique_features(side, page.next_offset, MAX_UNIQUE_LIMIT)
             listed |= set(page.feature_ids)
         true = {t["feature"] for t in truth[side] if t["role"] == "unique"}
         tp = len(listed & true)

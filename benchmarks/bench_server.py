@@ -116,7 +116,7 @@ def bench_raw(pair_dir: Path, plan: dict, calls: int, warmup: int) -> tuple[dict
                 dt = (time.perf_counter() - t0) * 1000
                 if result.get("isError"):
                     raise RuntimeError(f"{tool}{args}: {result['content'][0]['text']}")
-                core_ms = result.get("structuredContent", {}).get("elapsed_ms")
+                core_ms = result.get("_meta", {}).get("elapsed_ms")
                 if i >= warmup:
                     samples.append((dt, core_ms))
             row = percentiles([s[0] for s in samples])
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if sdk:
             line += f" {sdk[label]['p50_ms']:8.2f} {sdk[label]['p95_ms']:8.2f}"
         print(line)
-    print("core p50 = the matcher's own elapsed_ms inside the server; the rest is MCP + JSON + pipe.")
+    print("core p50 = the matcher's own time (the result's _meta.elapsed_ms); the rest is MCP + JSON + pipe.")
     if sdk:
         print("SDK = mcp.Client over stdio, which also validates every result against its outputSchema.")
     if args.json:

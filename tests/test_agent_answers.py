@@ -109,7 +109,7 @@ def test_published_schemas_are_small_and_typed():
     assert concise["properties"]["response_format"]["const"] == "concise"
     brief = concise["properties"]["matches"]["items"]["properties"]
     assert brief["calibrated_band"]["enum"] == ["strong", "moderate", "weak", "chance"]
-    assert brief["target_given_source"]["type"] == ["number", "null"]
+    assert brief["target_mass_given_source"]["type"] == ["number", "null"]  # what decides relation
     assert "$ref" not in text  # definitions inline: a client's validator resolves nothing
     assert set(detailed["properties"]) >= {"matches", "match_ids", "evidence_record", "response_format"}
     models = ANSWERS["list_models"].published_schema["properties"]["models"]["items"]["properties"]

@@ -126,7 +126,7 @@ def test_import_crossmodel_matcher_stays_light():
     assert out.stdout.strip() == "False"
 
 
-SCORE_FIELDS = [f for f in dataclasses.fields(CandidateScores) if f.name not in ("source", "feature", "target_ids")]
+SCORE_FIELDS = [f for f in dataclasses.fields(CandidateScores) if f.name not in ("source", "feature", "target_ids", "relations")]
 """The per-candidate arrays of CandidateScores (not its bookkeeping)."""
 
 

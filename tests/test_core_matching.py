@@ -66,9 +66,12 @@ def test_find_matches_ranks_every_candidate_both_directions(tiny):
 
 
 def test_rank_by_original_combined_score(tiny):
+    # Counterparts come first (same, then parent / child), each group by the chosen key.
     rep = tiny.find_matches("narrow", 1, top_n=5, rank_by="combined_score")
-    combined = [m.evidence.combined_score for m in rep.matches]
-    assert combined == sorted(combined, reverse=True)
+    assert [m.evidence.relation for m in rep.matches[:2]] == ["same", "child"]
+    rest = [m.evidence.combined_score for m in rep.matches[2:]]
+    assert rest == sorted(rest, reverse=True)
+    assert rep.counterpart_ids == [1, 2] and rep.match_ids[:2] == [1, 2]
     assert rep.ranked_by == "combined_score"
 
 
@@ -85,13 +88,17 @@ def test_no_counterpart_and_dead_features(tiny):
 def test_decomposition_nnls_by_hand(tiny):
     # y = narrow 1, parts wide 1 and wide 2 (both inside it). NNLS: b = 1 (e8), a = 8/13;
     # SSR = 1 (e1 unexplained) + (2/13)^2 + (3/13)^2; SST = 7 - 25/10 = 4.5.
+    # Wide 1 is the same feature (correlation 0.80, 60% of narrow 1's mass where it fires, all
+    # of its own inside narrow 1): one-to-one, and wide 2 (inside, shares token d) refines it.
     rep = tiny.find_decomposition("narrow", 1, max_parts=4)
-    assert set(rep.part_ids) == {1, 2}
-    weights = {p.feature: p.weight for p in rep.parts}
-    assert weights[1] == pytest.approx(8 / 13, abs=1e-5)
-    assert weights[2] == pytest.approx(1.0, abs=1e-5)
+    assert rep.verdict == "one_to_one"
+    assert rep.part_ids == [1]
+    assert rep.parts[0].weight == pytest.approx(8 / 13, abs=1e-5)
     assert rep.explained_variance == pytest.approx(1 - (1 + 13 / 169) / 4.5, abs=1e-5)
-    assert rep.verdict in ("split", "polysemantic")
+    assert rep.refinement_ids == [2]
+    ref = rep.refinements[0]
+    assert ref.mass_share == pytest.approx(1 / 5) and ref.inside == pytest.approx(1.0)
+    assert "d" in [t.token for t in ref.distinctive_tokens]
     assert rep.n_candidates_tested == 5
 
 

@@ -115,6 +115,8 @@ def expected_ok(tool: str, args: dict[str, Any]) -> bool | None:
     """True: must succeed; False: must fail; None: either is acceptable."""
     if any(name not in args and name in REQUIRED for name in ARGS[tool]):
         return False
+    if any(name not in ARGS[tool] for name in args):
+        return False  # an unknown argument name (a typo) is refused, never ignored
     if tool in ("list_models", "pair_alignment"):
         return True
     model = args["model"]

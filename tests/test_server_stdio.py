@@ -46,6 +46,7 @@ async def test_console_script_serves_over_stdio(small_pair_dir, small_matcher):
                 "describe_feature",
                 "list_unique_features",
                 "pair_alignment",
+                "show_figure",
             }
             result = await client.call_tool("find_matches", {"model": "ultra", "feature": 9, "top_n": 3})
             assert not result.is_error
@@ -132,6 +133,8 @@ INSPECTOR_CALLS = {
     "list_unique_features": (["model=ultra", "limit=4"], lambda m: m.list_unique_features("ultra", 0, 4)),
     "pair_alignment": ([], lambda m: m.alignment_summary()),
 }
+FIGURE_ARGS = ["--method", "tools/call", "--tool-name", "show_figure", "--tool-arg", "kind=overview"]
+"""show_figure answers with a caption and a PNG, not structured content: checked on its own."""
 BAD_CALL = [
     "--method",
     "tools/call",
@@ -177,11 +180,15 @@ def test_inspector_over_stdio_and_http(tmp_path, small_pair_dir, small_matcher):
                 for tool in INSPECTOR_CALLS
             }
             http_bad = pool.submit(inspector, tmp_path, [url], *BAD_CALL).result()
+            figure = pool.submit(inspector, tmp_path, [url], *FIGURE_ARGS).result()
             http = {tool: f.result() for tool, f in http.items()}
         listed, bad = listed_f.result(), bad_f.result()
 
     assert listed.returncode == 0, listed.stderr  # --strict exits 6 on schema portability errors
-    assert {t["name"] for t in json.loads(listed.stdout)["tools"]} == set(INSPECTOR_CALLS)
+    assert {t["name"] for t in json.loads(listed.stdout)["tools"]} == {*INSPECTOR_CALLS, "show_figure"}
+    assert figure.returncode == 0, figure.stdout + figure.stderr
+    kinds = [block["type"] for block in json.loads(figure.stdout)["content"]]
+    assert kinds == ["text", "image"], kinds
     check_bad_call(bad)
     check_bad_call(http_bad)
     for tool, (_, direct) in INSPECTOR_CALLS.items():

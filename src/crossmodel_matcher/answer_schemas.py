@@ -45,8 +45,8 @@ class MatchBrief(_Report):
     calibrated_band: CalibratedBand
     match_score: float
     p_value: float | None = None
-    target_given_source: float | None = None
-    source_given_target: float | None = None
+    target_mass_given_source: float | None = None
+    source_mass_given_target: float | None = None
     shared_tokens: list[str]
 
 
@@ -83,8 +83,8 @@ class ComparisonConcise(AnswerMeta):
     match_score: float
     p_value: float | None = None
     activation_correlation: float | None = None
-    target_given_source: float | None = None
-    source_given_target: float | None = None
+    target_mass_given_source: float | None = None
+    source_mass_given_target: float | None = None
     source_only_fires: int | None = None
     target_only_fires: int | None = None
     shared_tokens: list[str]
@@ -112,8 +112,8 @@ class DecompositionPartBrief(_Report):
     group: int
     relation: Relation
     calibrated_band: CalibratedBand
-    target_given_source: float | None = None
-    source_given_target: float | None = None
+    target_mass_given_source: float | None = None
+    source_mass_given_target: float | None = None
     distinctive_tokens: list[str]
 
 
@@ -133,6 +133,7 @@ class DecompositionConcise(AnswerMeta):
     part_ids: list[int] | None = None
     parents: list[DecompositionPartBrief] | None = None
     parent_ids: list[int] | None = None
+    refinement_ids: list[int] | None = None
     reading: str
 
 

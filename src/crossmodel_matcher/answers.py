@@ -87,8 +87,10 @@ def comparison_concise(r: ComparisonReport) -> ComparisonConcise:
 def decomposition_concise(r: DecompositionReport) -> DecompositionConcise:
     briefs = [project(DecompositionPartBrief, p, p.evidence) for p in r.parts or r.parents]
     if r.parents:  # a wide feature: its parents
-        return project(DecompositionConcise, r, parts=None, part_ids=None, parents=briefs)
-    return project(DecompositionConcise, r, parts=briefs, parents=None, parent_ids=None)
+        return project(DecompositionConcise, r, parts=None, part_ids=None, parents=briefs,
+                       refinement_ids=None)  # siblings: named in the reading
+    return project(DecompositionConcise, r, parts=briefs, parents=None, parent_ids=None,
+                   refinement_ids=r.refinement_ids or None)
 
 
 def feature_concise(r: FeatureSummary) -> FeatureConcise:

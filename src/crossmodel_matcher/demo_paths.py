@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 DEMO_SEED = 20260524
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: pair format 2 (checksums)
 CACHE_ENV = "CROSSMODEL_MATCHER_CACHE"
 TRUTH_FILE = "truth.json"
 

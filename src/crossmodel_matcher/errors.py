@@ -21,3 +21,7 @@ class PairFormatError(CrossmodelError):
 
 class MatcherInputError(CrossmodelError):
     """A request the matcher refuses; the message says which argument and what is valid."""
+
+
+class PairLoadError(CrossmodelError):
+    """The pair could not be loaded in the background; the message names the pair and the cause."""

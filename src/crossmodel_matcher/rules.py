@@ -29,19 +29,42 @@ SCORE_STRONG = 0.5
 SCORE_GOOD = 0.3
 SCORE_MODERATE = 0.1
 
-# ---- counterparts and relations (activations); token-only fallbacks ----------------------
-RELATION_CONTAINMENT = 0.6
-"""Directed containment at which one feature counts as inside the other (Matryoshka MCS)."""
-COUNTERPART_MIN_CONTAINMENT = RELATION_CONTAINMENT
-"""A counterpart is a feature in a containment relation (same, parent or child): one fires on at
-least 60% of the other's examples, they correlate positively over the full aligned stream, and
-the co-firing beats chance (best-of-N null)."""
+# ---- the relation rule (matcher/relations.py); token-only fallbacks -----------------------
+SAME_MIN_CORRELATION = 0.7
+"""Full-stream correlation at which two features, one inside the other, are one feature."""
+INSIDE_MIN_MASS = 0.6
+"""Share of a feature's activation mass on the other's firing examples that puts it inside the
+other (activation-mass containment: a threshold difference between two SAEs barely moves it;
+two independent halves of one concept reach about 0.5)."""
+RELATION_MIN_CONTAINMENT = 0.2
+"""Count containment (either way) a containment relation needs besides the mass share."""
+RELATION_MIN_TOKEN_OVERLAP = 0.1
+"""Weighted token overlap parent and child need: one feature inside another must also share
+its distinctive tokens (the content condition beside coverage)."""
+RELATION_POOL_SIZE = 64
+"""At most this many candidates per query (most contained first) have their mass measured."""
 RELATED_MIN_CORRELATION = 0.2
 """Correlation at which two features that contain neither one another count as `related`."""
 COUNTERPART_MIN_WEIGHTED_OVERLAP = 0.25
 """Without activations: weighted token overlap a counterpart (or a parent) must reach."""
+RELATIONS_DOC = {
+    "same": f"correlation >= {SAME_MIN_CORRELATION} and one lies inside the other: one-to-one",
+    "parent": "the source lies inside the target, they share distinctive tokens, correlation "
+    "below that: the target is broader",
+    "child": "the target lies inside the source, they share distinctive tokens, correlation "
+    "below that: a refinement of the source",
+    "part-of-polysemantic": "one of the unrelated parts a polysemantic narrow feature falls apart into",
+    "related": f"correlation >= {RELATED_MIN_CORRELATION}, neither lies inside the other",
+    "none": "no evidence of a relation above chance",
+}
+RELATION_RULE_DOC = (
+    f"Inside: >= {INSIDE_MIN_MASS:.0%} of a feature's activation mass lies on examples where the "
+    f"other fires (and >= {RELATION_MIN_CONTAINMENT:.0%} of its firings); sharing tokens: weighted "
+    f"token overlap >= {RELATION_MIN_TOKEN_OVERLAP}; every relation but "
+    "`none` needs the pair above chance (best-of-N null)."
+)
 LINKED_RELATIONS = ("same", "parent", "child", "part-of-polysemantic")
-"""Relations that make a match a counterpart."""
+"""Relations that make a match a counterpart (find_matches lists them first)."""
 
 # ---- calibrated band and the null model -------------------------------------------------
 CALIBRATED_STRONG = 0.5
@@ -53,22 +76,14 @@ NULL_SAMPLES = 200_000  # pairwise null values kept per signal and direction
 NULL_SEED = 0
 
 # ---- decompositions ---------------------------------------------------------------------
-# Decompositions use a looser containment (50%) than relations (60%): a part or a parent need
-# only lie mostly inside; the trained-pair validity work settles which one is right.
 PART_MIN_INSIDE = 0.5
-"""P(source fires | part fires): a part lies mostly inside the source."""
-PARENT_MIN_CONTAINMENT = 0.5
-"""P(parent fires | wide feature fires)."""
-PARENT_MIN_CORRELATION = 0.1
-"""A parent must also correlate at least this much with the wide feature."""
-SAME_MIN_CONTAINMENT = RELATION_CONTAINMENT
-"""Both ways: one part is the feature itself."""
+"""P(source fires | part fires): a candidate part of the regression lies mostly inside."""
 CANDIDATE_POOL = 64
 PART_MIN_GAIN = 0.01  # R^2 a part must add
 PART_MIN_TOKEN_GAIN = 0.05  # token coverage a part must add (tokens only)
 GROUP_MIN_OVERLAP = 0.2  # weighted token overlap that puts two parts in one concept group
 MIN_EXPLAINED = 0.25  # below this R^2 (or token coverage) there is no counterpart
-ONE_TO_ONE_MAX_REST = 0.1  # ...and the other parts together add less R^2 than this
+MIXTURE_MIN_REST = 0.1  # R^2 unrelated parts must add beyond a same counterpart to make a mixture
 DECOMPOSITION_STRONG = 0.6  # R^2 (or coverage) of a strong decomposition evidence record
 DECOMPOSITION_MODERATE = 0.3
 
@@ -104,28 +119,6 @@ READING_MAX_IDS = 12  # part ids named in a decomposition reading
 READING_MAX_COUNTERPARTS = 8  # counterpart ids named in a find_matches reading
 
 
-def counterpart_candidates(
-    correlation: np.ndarray | None,
-    target_given_source: np.ndarray | None,
-    source_given_target: np.ndarray | None,
-    weighted_overlap: np.ndarray | None = None,
-) -> np.ndarray:
-    """Mask of candidates that may be counterparts before the chance test.
-
-    With activations: positive correlation and containment >= 60% one way; without them,
-    weighted token overlap >= 0.25.
-    """
-    if correlation is None:
-        return np.asarray(weighted_overlap) >= COUNTERPART_MIN_WEIGHTED_OVERLAP
-    contained = np.maximum(target_given_source, source_given_target)
-    return (correlation > 0) & (contained >= COUNTERPART_MIN_CONTAINMENT)
-
-
-def same_mask(target_given_source: np.ndarray, source_given_target: np.ndarray) -> np.ndarray:
-    """Mask of pairs each inside the other (relation `same`)."""
-    return (target_given_source >= RELATION_CONTAINMENT) & (source_given_target >= RELATION_CONTAINMENT)
-
-
 def check_count(name: str, value: object, lo: int, error: type[Exception] = ValueError) -> int:
     """`value` as a plain int >= lo (booleans refused); else `error` naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
@@ -140,3 +133,28 @@ def check_range(name: str, value: object, lo: int, hi: int, error: type[Exceptio
     if not lo <= value <= hi:
         raise error(f"{name}={value} is out of range: use {lo}..{hi}")
     return value
+
+
+# ---- pair files: checks on open, memory budget, crash-safe writes ---------------------------
+QUICK_HASH_MAX_BYTES = 8 << 20
+"""Files up to this size are re-hashed at every start (~5 ms per 8 MB); `info --verify` does all."""
+CHECK_BLOCK_VALUES = 1 << 22
+"""Values checked at a time when an array's range is checked on open (bounded memory)."""
+MEMORY_DEFAULT_SHARE = 0.5
+"""Share of physical memory a build or load may plan to use unless a limit is given."""
+UNUSED_WIDTH_MIN = 64
+"""A trailing run of never-used feature ids counts as a suspicious declared width when it is over
+half the width and at least this long (an SAE's dead features are spread over its ids, not piled
+at the end)."""
+LEGACY_STALE_SECONDS = 3600
+"""Temporary folders without a writer pid in their name (older releases) count as stale after this."""
+
+# ---- the server ---------------------------------------------------------------------------------
+LIGHT_THREADS = 2
+"""Threads for light tools (list_models, pair_alignment): they never queue behind heavy calls."""
+MAX_QUERY_WORKERS = 4
+"""Most worker processes for heavy queries (`serve --workers`, default min(this, CPU cores))."""
+WORKER_NICENESS = 10
+"""Query workers run this much nicer than the server, so its event loop gets the CPU first."""
+ECHO_MAX_CHARS = 60
+"""An unknown tool or argument name is echoed back at most this long (then '...')."""

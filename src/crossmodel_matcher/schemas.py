@@ -16,13 +16,13 @@ from crossmodel_matcher.rules import (  # noqa: F401  (re-exported: the bands' t
     CALIBRATED_STRONG,
     COMBINED_CORRELATION_WEIGHT,
     COMBINED_JACCARD_WEIGHT,
-    COUNTERPART_MIN_CONTAINMENT,
     COUNTERPART_MIN_WEIGHTED_OVERLAP,
     MAX_TOP_ROWS,
     OVERLAP_MODERATE,
     OVERLAP_STRONG,
     RELATED_MIN_CORRELATION,
-    RELATION_CONTAINMENT,
+    RELATION_RULE_DOC,
+    RELATIONS_DOC,
     SCORE_GOOD,
     SCORE_MODERATE,
     SCORE_STRONG,
@@ -157,6 +157,13 @@ class PairEvidence(_Report):
     source_given_target: float | None = Field(
         None, description="P(source fires | target fires) over aligned examples."
     )
+    target_mass_given_source: float | None = Field(
+        None, description="Share of the source's activation mass on examples where the target "
+        "fires (decides containment; measured for candidates that may be contained)."
+    )
+    source_mass_given_target: float | None = Field(
+        None, description="Share of the target's activation mass on examples where the source fires."
+    )
     cofire_count: int | None = Field(None, description="Aligned examples where both fire.")
     decoder_cosine: float | None = Field(
         None, description="Cosine of decoder directions; only when both SAEs read one space."
@@ -165,7 +172,11 @@ class PairEvidence(_Report):
     match_score: float = Field(description=MATCH_SCORE_FORMULA)
     overlap_band: OverlapBand
     score_band: ScoreBand
-    relation: Relation = Field(description="Typed relation of target to source; see 'relations'.")
+    relation: Relation = Field(description="Typed relation of target to source: " + "; ".join(
+        f"{k}: {v}" for k, v in RELATIONS_DOC.items()) + ". " + RELATION_RULE_DOC)
+    relation_reason: str | None = Field(
+        None, description="The numbers that decided the relation (correlation, mass containment)."
+    )
     null_percentile: float | None = Field(
         None, description="Percentile of match_score among random non-corresponding pairs (0-100)."
     )
@@ -227,7 +238,6 @@ class MatchReport(_Report):
     )
     reading: str
     bands: dict[str, str] = Field(default_factory=lambda: dict(BANDS_DOC))
-    elapsed_ms: float
 
 
 class TokenComparison(_Report):
@@ -251,7 +261,6 @@ class ComparisonReport(_Report):
     evidence_record: EvidenceRecord
     reading: str
     bands: dict[str, str] = Field(default_factory=lambda: dict(BANDS_DOC))
-    elapsed_ms: float
 
 
 class DecompositionPart(_Report):
@@ -268,6 +277,17 @@ class DecompositionPart(_Report):
     distinctive_tokens: list[TokenWeight] = Field(
         description="This part's tokens, most distinctive first."
     )
+
+
+class Refinement(_Report):
+    """A wide feature that refines a narrow one: it lies inside it (relation `child`)."""
+
+    feature: int
+    label: str | None = None
+    mass_share: float = Field(description="Share of the narrow feature's activation mass where this fires.")
+    inside: float = Field(description="Share of this feature's activation mass where the narrow one fires.")
+    correlation: float = Field(description="Full-stream correlation with the narrow feature.")
+    distinctive_tokens: list[TokenWeight] = Field(description="Its tokens, most distinctive first.")
 
 
 class DecompositionReport(_Report):
@@ -295,13 +315,16 @@ class DecompositionReport(_Report):
     n_candidates_tested: int
     parts: list[DecompositionPart]
     part_ids: list[int] = Field(description="Ids in the other model, for cluster analysis.")
+    refinements: list[Refinement] = Field(default_factory=list, description=(
+        "Narrow feature (one_to_one or split): each wide feature inside it (child), largest first."))
+    refinement_ids: list[int] = Field(default_factory=list, description="Ids of `refinements`.")
+    sibling_ids: list[int] = Field(default_factory=list, description="Wide feature: its parent's other refinements.")
     parents: list[DecompositionPart] = Field(
         default_factory=list, description="A wide feature's parents in the narrow model (parts stay empty)."
     )
     parent_ids: list[int] = Field(default_factory=list, description="Ids of the parents.")
     evidence_record: EvidenceRecord
     reading: str
-    elapsed_ms: float
 
 
 class ModelInfo(_Report):

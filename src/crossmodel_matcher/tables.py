@@ -127,7 +127,8 @@ class PairTables:
     cross_sum_prod: np.ndarray | None = None  # float32: sum of a*b
     cross_cofire: np.ndarray | None = None  # float32: count of examples where both fire
     description: str = ""
-    format_version: int = 1
+    format_version: int = 2
+    fingerprint: str | None = None  # hash of the pair files' checksums, when loaded from disk
     # Aligned examples whose activations are stored (a hash-of-key sample); None: all of them.
     n_sample: int | None = None
 

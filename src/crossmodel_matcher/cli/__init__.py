@@ -1,7 +1,7 @@
-"""The `crossmodel-matcher` console script: serve (default), demo, build, info.
+"""The `crossmodel-matcher` console script: serve (default), demo, build, info, report.
 
-Each subcommand lives in its own module of this package (serve, demo, build, info), which provides `add_arguments(parser)` and
-`run(args) -> int`; this file only wires them together.
+Each subcommand lives in its own module of this package (serve, demo, build, info, report),
+which provides `add_arguments(parser)` and `run(args) -> int`; this file only wires them together.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "demo": ("crossmodel_matcher.cli.demo", "build the demo pair if needed and call every tool on it"),
     "build": ("crossmodel_matcher.cli.build", "build a model pair directory from your own SAE data"),
     "info": ("crossmodel_matcher.cli.info", "print what a pair directory holds"),
+    "report": ("crossmodel_matcher.cli.report", "write one feature's HTML report page, or one figure as PNG"),
 }
 
 

@@ -65,6 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--description", default="", help="free text stored in the pair manifest")
     parser.add_argument("--force", action="store_true", help="replace an existing pair at --out")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="refuse builds planned to need more memory than this (e.g. 8G; default: half the "
+        "machine's memory, or $CROSSMODEL_MATCHER_MEMORY_LIMIT)",
+    )
+    parser.add_argument(
+        "--allow-unused-width",
+        action="store_true",
+        help="build even when a declared width is far beyond the largest feature id in the data",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -129,6 +140,16 @@ def parse_model(text: str):
     return ModelInputs(name=name, **values)
 
 
+def _limit(text: str | None) -> int | None:
+    from crossmodel_matcher.errors import InputError
+    from crossmodel_matcher.store.memory_budget import parse_size
+
+    try:
+        return None if text is None else parse_size(text)
+    except ValueError as exc:
+        raise InputError(f"--memory-limit: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from crossmodel_matcher.cli.errors import fail
     from crossmodel_matcher.errors import InputError
@@ -146,8 +167,15 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.force,
             progress=not args.quiet,
             limits=limits,
+            memory_limit=_limit(args.memory_limit),
+            allow_unused_width=args.allow_unused_width,
         )
     except InputError as exc:
         return fail(exc)
+    except MemoryError:
+        return fail(
+            "the build ran out of memory below its planned budget; lower --memory-limit to what "
+            "this machine can spare, or build on a larger machine"
+        )
     print(json.dumps(summary.as_dict(), indent=2) if args.json else summary.text())
     return 0

@@ -1,15 +1,22 @@
-"""`crossmodel-matcher info`: what a pair directory holds, as JSON."""
+"""`crossmodel-matcher info`: what a pair directory holds, as JSON; `--verify` re-hashes it."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 
 from crossmodel_matcher.pair_choice import add_pair_argument, resolve_pair_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pair_argument(parser)
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="also re-hash every file against the checksums written at build time",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,14 +25,21 @@ def run(args: argparse.Namespace) -> int:
     from crossmodel_matcher.pair_source import open_pair
     from crossmodel_matcher.store.format import read_manifest
 
+    t0 = time.perf_counter()
     try:
-        matcher = open_pair(resolve_pair_dir(args.pair))
+        pair_dir = resolve_pair_dir(args.pair)
+        matcher = open_pair(pair_dir, verify=args.verify)
     except PairFormatError as exc:
         return fail(exc)
+    except OSError as exc:
+        return fail(f"cannot read the pair in {args.pair}: {exc.strerror or exc}")
+    if args.verify:
+        seconds = time.perf_counter() - t0
+        print(f"verified {pair_dir}: every file matches its checksum ({seconds:.2f}s)", file=sys.stderr)
     info = json.loads(matcher.info().model_dump_json())
-    manifest = read_manifest(resolve_pair_dir(args.pair))
+    manifest = read_manifest(pair_dir)
     # How the pair was built: the sample behind find_decomposition, the user's limits.
-    info["n_sample_examples"] = manifest.get("n_sample_examples", info["n_aligned_examples"])
+    info["n_sample_examples"] = manifest.get("n_sample_examples") or info["n_aligned_examples"]
     info["build_limits"] = manifest.get("build_limits")
     print(json.dumps(info, indent=2))
     return 0

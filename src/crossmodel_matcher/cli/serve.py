@@ -6,13 +6,14 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 import anyio
 
 from crossmodel_matcher.cli.errors import fail
 from crossmodel_matcher.errors import PairFormatError
-from crossmodel_matcher.pair_choice import add_pair_argument, resolve_pair_dir
-from crossmodel_matcher.pair_source import open_pair
+from crossmodel_matcher.pair_choice import PAIR_ENV, add_pair_argument
+from crossmodel_matcher.rules import MAX_QUERY_WORKERS
 from crossmodel_matcher.server import DEFAULT_MAX_THREADS, create_server
 from crossmodel_matcher.server.http import (
     DEFAULT_HOST,
@@ -22,6 +23,7 @@ from crossmodel_matcher.server.http import (
     bind_socket,
     serve_http,
 )
+from crossmodel_matcher.server.stdio import run_stdio
 
 logger = logging.getLogger("crossmodel_matcher.server")
 
@@ -48,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"worker threads for queries (default {DEFAULT_MAX_THREADS})",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"worker processes for heavy queries, at lower CPU priority so light requests stay fast "
+        f"(default: CPU cores, at most {MAX_QUERY_WORKERS}; 0 = threads only)",
+    )
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -70,23 +80,25 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the arguments and load the pair, then serve until the client goes away."""
+    """Check the arguments and the pair's manifest, then serve (the pair loads meanwhile)."""
     configure_logging()
     if args.max_threads < 1:
         return _fail(f"--max-threads must be at least 1, got {args.max_threads}")
+    workers = min(MAX_QUERY_WORKERS, os.cpu_count() or 1) if args.workers is None else args.workers
+    if workers < 0:
+        return _fail(f"--workers must be 0 or more, got {args.workers}")
     if not 0 <= args.port <= 65535:
         return _fail(f"--port must be in 0..65535, got {args.port}")
-    try:
-        pair_dir = resolve_pair_dir(args.pair)
-        if not pair_dir.is_dir():
-            return _fail(
-                f"pair directory {pair_dir} does not exist; pass --pair DIR or set $CROSSMODEL_MATCHER_PAIR"
-            )
-        matcher = open_pair(pair_dir)
+    chosen = args.pair or os.environ.get(PAIR_ENV)
+    pair_dir = Path(chosen).expanduser() if chosen else None
+    if pair_dir is not None and not pair_dir.is_dir():
+        return _fail(f"pair directory {pair_dir} does not exist; pass --pair DIR or set ${PAIR_ENV}")
+    try:  # reads the manifest only: the pair loads while the transport opens
+        server = create_server(pair_dir=pair_dir, max_threads=args.max_threads, workers=workers)
     except PairFormatError as exc:
         return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"cannot read the pair in {args.pair or pair_dir}: {exc}")
+        return _fail(f"cannot read the pair in {pair_dir}: {exc}")
     token = os.environ.get(TOKEN_ENV) or None
     sock = None
     if args.transport == "http":
@@ -98,11 +110,9 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.host not in LOOPBACK_HOSTS and not token:
             logger.warning("listening on %s without a token: set $%s to require one", args.host, TOKEN_ENV)
-    server = create_server(matcher, max_threads=args.max_threads)
-    logger.info("loaded %s", pair_dir)
     try:
         if sock is None:
-            anyio.run(server.run_stdio_async)
+            anyio.run(run_stdio, server)
         else:
             anyio.run(serve_http, server, sock, args.host, token)
     except KeyboardInterrupt:

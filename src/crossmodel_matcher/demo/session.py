@@ -168,8 +168,8 @@ def describe(tool: str, r: dict) -> list[str]:
     return [json.dumps(r)[:200]]
 
 
-def _timing(result: dict | None, round_trip_ms: float) -> str:
-    core = (result or {}).get("elapsed_ms")
+def _timing(core: float | None, round_trip_ms: float) -> str:
+    """The round trip, and the matcher's own time from the result's metadata (`_meta`)."""
     return f"{round_trip_ms:.1f} ms" + (f", core {core:.1f} ms" if core is not None else "")
 
 
@@ -181,11 +181,13 @@ class _Session:
         self.client = client
         self.say = (lambda *a: None) if as_json else print
         self.record: list[dict[str, Any]] = []
+        self.core_ms: float | None = None
 
     async def call(self, tool: str, args: dict) -> tuple[dict | None, str, float]:
         t = time.perf_counter()
         result = await self.client.call_tool(tool, args)
         ms = (time.perf_counter() - t) * 1000
+        self.core_ms = (result.meta or {}).get("elapsed_ms")
         text = result.content[0].text if result.content else ""
         self.record.append(
             {
@@ -201,7 +203,7 @@ class _Session:
 
     async def show(self, tool: str, args: dict, heading: str) -> dict | None:
         result, text, ms = await self.call(tool, args)
-        self.say(f"\n{heading} ({_timing(result, ms)})")
+        self.say(f"\n{heading} ({_timing(self.core_ms, ms)})")
         for line in describe(tool, result) if result else [text]:
             self.say(f"  {line}")
         return result
@@ -221,7 +223,7 @@ class _Session:
         results = {}
         for tool, args in pick.calls:
             result, text, ms = await self.call(tool, args)
-            self.say(f"  {tool} ({_timing(result, ms)})")
+            self.say(f"  {tool} ({_timing(self.core_ms, ms)})")
             if result is None:
                 self.say(f"    error: {text}")
                 continue

@@ -2,14 +2,13 @@
 
 Computed once per pair (seconds: block-wise over the all-pairs statistics, plus one
 decomposition per narrow feature) and cached beside the pair as
-`cache/alignment-v1.json`; later loads read the cache.
+`cache/alignment-v3.json` (checked before it is trusted: `matcher.alignment_cache`); later
+loads read the cache.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,16 +16,25 @@ from pathlib import Path
 
 import numpy as np
 
+from crossmodel_matcher.matcher.alignment_cache import CACHE_NAME, read_cache, write_cache
 from crossmodel_matcher.matcher.null import best_of_n, cofire_p_values
+from crossmodel_matcher.matcher.relate import LINKED_CODES
+from crossmodel_matcher.matcher.relations import (
+    SAME,
+    eligible,
+    mass_containment,
+    relation_codes,
+    relation_pool,
+    shares_tokens,
+)
 from crossmodel_matcher.progress import progress_bar
-from crossmodel_matcher.rules import CHANCE_ALPHA, DEFAULT_MAX_PARTS, counterpart_candidates, same_mask
+from crossmodel_matcher.rules import CHANCE_ALPHA, DEFAULT_MAX_PARTS, RELATION_POOL_SIZE
 from crossmodel_matcher.schemas import AlignmentSummary, DecompositionReport, SideAlignment
 from crossmodel_matcher.tables import PairTables
 
 Decompose = Callable[[str, int, int], DecompositionReport]
 """(model, feature, max_parts) -> that feature's decomposition."""
 
-CACHE_NAME = "cache/alignment-v1.json"
 BLOCK = 256
 log = logging.getLogger(__name__)
 
@@ -34,7 +42,8 @@ log = logging.getLogger(__name__)
 def counterpart_flags(pair: PairTables, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Per source feature: has a counterpart above chance; has a `same` one (vectorised).
 
-    The same rule as `evidence.has_counterpart` (rules.counterpart_candidates), block-wise."""
+    The same rule as `evidence.has_counterpart` (relations.py over each feature's relation
+    pool), from block-wise statistics."""
     src, tgt = pair.model(source), pair.other(source)
     n = pair.n_aligned
     has = np.zeros(src.n_features, dtype=bool)
@@ -42,6 +51,7 @@ def counterpart_flags(pair: PairTables, source: str) -> tuple[np.ndarray, np.nda
     if not pair.has_activations:
         return has, same
     first = pair.models[0].name == source
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     mean_t = tgt.col_sum / n
     sd_t = np.sqrt(np.maximum(tgt.col_sumsq / n - mean_t**2, 0.0))
     for lo in range(0, src.n_features, BLOCK):
@@ -59,20 +69,62 @@ def counterpart_flags(pair: PairTables, source: str) -> tuple[np.ndarray, np.nda
                          out=np.zeros_like(sab), where=denom > 1e-12)
         t_s = cof / np.maximum(src.col_nnz[lo:hi, None], 1)
         s_t = cof / np.maximum(tgt.col_nnz[None, :], 1)
-        cand = counterpart_candidates(corr, t_s, s_t)
-        rows, cols = np.nonzero(cand)
-        if len(rows):
-            p = best_of_n(
-                cofire_p_values(cof[rows, cols], src.col_nnz[lo + rows], tgt.col_nnz[cols], n),
-                tgt.n_features,
-            )
-            ok = p < CHANCE_ALPHA
-            has[lo + rows[ok]] = True
-            both = same_mask(t_s[rows, cols], s_t[rows, cols])
-            same[lo + rows[ok & both]] = True
-    has &= ~src.dead
-    same &= ~src.dead
+        rows, cols = _candidates(src, tgt, lo, corr, t_s, s_t, cof, n)
+        found.append((lo + rows, cols, corr[rows, cols]))
+    f_ids = np.concatenate([x[0] for x in found]) if found else np.zeros(0, dtype=np.int64)
+    g_ids = np.concatenate([x[1] for x in found]) if found else np.zeros(0, dtype=np.int64)
+    corr_fg = np.concatenate([x[2] for x in found]) if found else np.zeros(0)
+    mass_ts, mass_st = _pair_masses(pair, src, tgt, f_ids, g_ids)
+    wov = _pair_overlap(src, tgt, f_ids, g_ids)
+    ok = np.ones(len(f_ids), dtype=bool)  # candidates are eligible and above chance
+    codes = relation_codes(corr_fg, mass_ts, mass_st, ok, ok, shares_tokens(wov))
+    has[f_ids[np.isin(codes, LINKED_CODES)]] = True
+    same[f_ids[codes == SAME]] = True
     return has, same
+
+
+def _candidates(src, tgt, lo, corr, t_s, s_t, cof, n) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of a block's candidates that may be linked: in the feature's relation
+    pool (relations.relation_pool) and above chance; others cannot be linked."""
+    elig = eligible(corr, t_s, s_t) & ~src.dead[lo : lo + len(corr), None]
+    rows, cols = np.nonzero(elig)
+    if len(rows) == 0:
+        return rows, cols
+    p = best_of_n(cofire_p_values(cof[rows, cols], src.col_nnz[lo + rows], tgt.col_nnz[cols], n), tgt.n_features)
+    keep = p < CHANCE_ALPHA
+    counts = np.bincount(rows, minlength=len(corr))
+    for r in np.flatnonzero(counts > RELATION_POOL_SIZE):  # the pool keeps the most contained
+        at = rows == r
+        keep[at] &= np.isin(cols[at], relation_pool(corr[r], t_s[r], s_t[r]))
+    return rows[keep], cols[keep]
+
+
+def _pair_masses(pair: PairTables, src, tgt, f_ids, g_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Mass containment (target given source, source given target) of (f, g) pairs, one
+    column read per feature of the smaller model."""
+    ts, st = np.zeros(len(f_ids)), np.zeros(len(f_ids))
+    by_src = src.n_features <= tgt.n_features
+    key, other = (f_ids, g_ids) if by_src else (g_ids, f_ids)
+    one, many = (src, tgt) if by_src else (tgt, src)
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    for grp in np.split(order, bounds) if len(order) else []:
+        idx, val = one.column(int(key[grp[0]]))
+        a, b = mass_containment(idx, val, pair.n_aligned, many.act_indptr, many.act_indices,
+                                many.act_data, other[grp])
+        ts[grp], st[grp] = (a, b) if by_src else (b, a)
+    return ts, st
+
+
+def _pair_overlap(src, tgt, f_ids, g_ids, chunk: int = 4096) -> np.ndarray:
+    """Weighted token overlap sum(min)/sum(max) of (f, g) pairs."""
+    out = np.zeros(len(f_ids))
+    for lo in range(0, len(f_ids), chunk):
+        ws = np.asarray(src.token_weights[f_ids[lo : lo + chunk]], dtype=np.float64)
+        wt = np.asarray(tgt.token_weights[g_ids[lo : lo + chunk]], dtype=np.float64)
+        mins, maxs = np.minimum(ws, wt).sum(axis=1), np.maximum(ws, wt).sum(axis=1)
+        out[lo : lo + chunk] = np.divide(mins, maxs, out=np.zeros(len(mins)), where=maxs > 0)
+    return out
 
 
 class Alignment:
@@ -162,20 +214,18 @@ def compute_alignment(pair: PairTables, decompose: Decompose, progress: bool = T
 def load_or_build(
     pair: PairTables, pair_dir: Path | None, decompose: Decompose, progress: bool = True
 ) -> Alignment:
-    """The cached alignment of the pair at `pair_dir`, built and cached when missing."""
+    """The cached alignment of the pair at `pair_dir`; computed and cached when missing or when
+    the cache fails its check (another pair's, damaged, malformed: a warning, then a rebuild)."""
     path = None if pair_dir is None else Path(pair_dir) / CACHE_NAME
     if path is not None and path.is_file():
-        try:
-            return Alignment(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("ignoring unreadable alignment cache %s (%s); rebuilding", path, exc)
+        data, problem = read_cache(path, pair)
+        if data is not None:
+            return Alignment(data)
+        log.warning("alignment cache %s fails its check (%s); rebuilding it", path, problem)
     data = compute_alignment(pair, decompose, progress)
     if path is not None:
         try:
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data))
-            tmp.replace(path)
+            write_cache(path, data, pair.fingerprint)
         except OSError as exc:
             log.warning("could not cache the alignment at %s (%s); kept in memory", path, exc)
     return Alignment(data)

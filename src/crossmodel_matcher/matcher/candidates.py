@@ -10,8 +10,8 @@ import numpy as np
 
 from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.matcher import scores
-from crossmodel_matcher.rules import RELATED_MIN_CORRELATION, RELATION_CONTAINMENT
-from crossmodel_matcher.schemas import Direction, Relation
+from crossmodel_matcher.matcher.relate import RelationTable
+from crossmodel_matcher.schemas import Direction
 from crossmodel_matcher.tables import ModelTables, PairTables
 
 
@@ -31,6 +31,7 @@ class CandidateScores:
     source: str = ""
     feature: int = -1
     target_ids: np.ndarray | None = None  # None: position i is target feature i
+    relations: RelationTable | None = None  # the relation rule over these candidates
 
     def ranking(self, rank_by: str) -> np.ndarray:
         key = {
@@ -90,26 +91,13 @@ def score_candidates(
         out.source_given_target = scores.containment(out.cofire, target.col_nnz[sel])
         out.combined = scores.combined_score(jac, corr)
         out.match = scores.match_score(wov, corr)
+        out.relations = RelationTable(
+            pair, source, feature, corr, out.target_given_source, out.source_given_target,
+            out.p_values, wov.__getitem__, out.target_ids,
+        )
     if pair.decoder_comparable:
         out.cosine = scores.cosine_all(source.decoder[feature], target.decoder[sel])
     return out
-
-
-def relation_of(t_given_s: float | None, s_given_t: float | None, corr: float | None) -> Relation:
-    """Typed relation of target to source from directed containment (activations only)."""
-    if t_given_s is None or s_given_t is None:
-        return "none"
-    inside_target = t_given_s >= RELATION_CONTAINMENT  # target fires where source fires
-    inside_source = s_given_t >= RELATION_CONTAINMENT
-    if inside_target and inside_source:
-        return "same"
-    if inside_target:
-        return "parent"
-    if inside_source:
-        return "child"
-    if corr is not None and corr >= RELATED_MIN_CORRELATION:
-        return "related"
-    return "none"
 
 
 # ---- argument checks shared by every query ---------------------------------------------------

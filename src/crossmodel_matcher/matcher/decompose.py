@@ -10,7 +10,6 @@ Without activations, parts are chosen by greedy coverage of the feature's token 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import numpy as np
 from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.matcher import readings
 from crossmodel_matcher.matcher.candidates import CandidateScores, check_feature, direction, model_of
+from crossmodel_matcher.matcher.refine import add_refinements, add_siblings, linked
 from crossmodel_matcher.matcher.tokens import distinctive_tokens
 from crossmodel_matcher.rules import (
     BRIEF_TOKENS,
@@ -28,13 +28,10 @@ from crossmodel_matcher.rules import (
     GROUP_MIN_OVERLAP,
     MAX_PARTS,
     MIN_EXPLAINED,
-    ONE_TO_ONE_MAX_REST,
-    PARENT_MIN_CONTAINMENT,
-    PARENT_MIN_CORRELATION,
+    MIXTURE_MIN_REST,
     PART_MIN_GAIN,
     PART_MIN_INSIDE,
     PART_MIN_TOKEN_GAIN,
-    SAME_MIN_CONTAINMENT,
     check_range,
 )
 from crossmodel_matcher.schemas import DecompositionPart, DecompositionReport, PairEvidence, Signal, Verdict
@@ -98,6 +95,22 @@ def _token_coverage(src_w: np.ndarray, part_w: np.ndarray) -> float:
     return float(np.minimum(src_w, part_w.max(axis=0)).sum() / total)
 
 
+def _parent_verdict(f, parent_model, best, sub, same, cs) -> tuple[Verdict, str, list[int]]:
+    """A wide feature's verdict from its best parent's decomposition, and its siblings."""
+    if f in sub.part_ids and (sub.verdict == "polysemantic" or (sub.verdict == "one_to_one" and not same)):
+        return sub.verdict, (
+            f"{parent_model} {best} contains it; that feature's own decomposition: {sub.verdict_reason}"
+        ), []
+    if same:
+        return "one_to_one", f"{parent_model} {best} is the same feature (relation same)", []
+    inside = float(cs.relations.masses(np.array([best]))[0][0])
+    own = sub.refinement_ids + (sub.part_ids if sub.verdict == "split" else [])
+    return "split", (
+        f"{parent_model} {best} contains it ({inside:.0%} of its activation mass lies on that "
+        "feature's examples): it refines it"
+    ), [x for x in dict.fromkeys(own) if x != f]
+
+
 class Decomposer:
     """Decomposition queries over a matcher's pair."""
 
@@ -109,7 +122,6 @@ class Decomposer:
     def find_decomposition(
         self, model: str, feature: int, max_parts: int = DEFAULT_MAX_PARTS
     ) -> DecompositionReport:
-        t0 = time.perf_counter()
         src = model_of(self.pair, model)
         f = check_feature(src, feature)
         check_range("max_parts", max_parts, 1, MAX_PARTS, MatcherInputError)
@@ -121,7 +133,6 @@ class Decomposer:
             report = self._regress(src, f, tgt, cs, max_parts)
         else:
             report = self._cover_tokens(src, f, tgt, cs, max_parts)
-        report.elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
         return report
 
     # ---- narrow feature, activations -------------------------------------------------------
@@ -175,15 +186,19 @@ class Decomposer:
         groups = _groups(tgt, parts, src.token_weights[f]) if parts else []
         coverage = _token_coverage(src.token_weights[f], tgt.token_weights[parts]) if parts else 0.0
         n_groups = len(set(groups))
-        verdict, reason = self._verdict(src, f, cs, parts, steps, n_groups, coverage)
+        same, kids, _ = linked(cs)
+        verdict, reason = self._verdict(src, f, cs, parts, steps, n_groups, coverage, same)
         if verdict == "one_to_one" and parts:
-            best = max(range(len(parts)), key=lambda i: cs.correlation[parts[i]])
-            parts, weights, groups = [parts[best]], [weights[best]], [0]
-            n_groups = 1
-        return self._report(src, f, tgt, cs, Found(
+            best = same[0] if same else max(parts, key=lambda p: cs.correlation[p])
+            weights = [weights[parts.index(best)] if best in parts else 0.0]
+            parts, groups = [best], [0]
+        report = self._report(src, f, tgt, cs, Found(
             parts, weights, groups, steps, r2, coverage, verdict, reason,
             "greedy non-negative OMP with NNLS refit on " + self._examples_text(), ["tokens", "activations"],
         ))
+        if verdict in ("one_to_one", "split"):
+            add_refinements(report, tgt, cs, [k for k in kids if k not in same])
+        return report
 
     def _examples_text(self) -> str:
         p = self.pair
@@ -194,27 +209,25 @@ class Decomposer:
             "examples (containment and correlation: all of them)"
         )
 
-    def _verdict(self, src, f, cs, parts, steps, n_groups, coverage) -> tuple[Verdict, str]:
+    def _verdict(self, src, f, cs, parts, steps, n_groups, coverage, same) -> tuple[Verdict, str]:
         r2 = steps[-1] if steps else 0.0
         if src.dead[f]:
             return "no_counterpart", "the feature never fires in the data"
-        if not parts or r2 < MIN_EXPLAINED:
+        if not same and (not parts or r2 < MIN_EXPLAINED):
             return "no_counterpart", (
                 f"the best parts explain R^2={r2:.2f} of its activations (< {MIN_EXPLAINED}): "
                 "nothing in the other model makes it up"
             )
-        same = [
-            i for i, p in enumerate(parts)
-            if cs.target_given_source[p] >= SAME_MIN_CONTAINMENT
-            and cs.source_given_target[p] >= SAME_MIN_CONTAINMENT
-        ]
-        rest_gain = r2 - steps[0] if steps else 0.0
-        if len(parts) == 1 or (same and same[0] == 0 and rest_gain < ONE_TO_ONE_MAX_REST):
-            p = parts[same[0] if same else 0]
+        # Unrelated parts make a mixture only when they add to what a same counterpart explains.
+        rest = r2 - float(cs.correlation[same[0]]) ** 2 if same else r2
+        mixture = len(parts) > 1 and n_groups > 1 and r2 >= MIN_EXPLAINED and rest >= MIXTURE_MIN_REST
+        if (same and not mixture) or len(parts) == 1:
+            p = same[0] if same else parts[0]
+            why = "relation same" if same else "the only part"
             return "one_to_one", (
-                f"one part covers it: fires on {cs.target_given_source[p]:.0%} of its examples, "
-                f"{cs.source_given_target[p]:.0%} of the part's examples are its own, "
-                f"correlation {cs.correlation[p]:.2f}; other parts add R^2 {rest_gain:.2f}"
+                f"{why}: correlation {cs.correlation[p]:.2f}, it fires on "
+                f"{cs.target_given_source[p]:.0%} of its examples and {cs.source_given_target[p]:.0%} "
+                "of the part's examples are its own"
             )
         if n_groups == 1:
             return "split", (
@@ -280,32 +293,25 @@ class Decomposer:
                 parents, [0.0] * len(parents), [0] * len(parents), [], None, 0.0, verdict, reason,
                 "token overlap (no activations loaded)", ["tokens"],
             ))
-        inside = cs.target_given_source  # P(parent fires | this feature fires)
-        ok = np.flatnonzero((inside >= PARENT_MIN_CONTAINMENT) & (cs.correlation > PARENT_MIN_CORRELATION))
-        ok = ok[np.argsort(-(inside[ok] * cs.correlation[ok]), kind="stable")][:max_parts]
-        parents = [int(p) for p in ok]
+        same, _, containers = linked(cs)
+        parents = (same + containers)[:max_parts]
         if src.dead[f] or not parents:
             return self._report(src, f, tgt, cs, Found(
                 [], [], [], [], None, 0.0, "no_counterpart",
-                "no narrow feature fires on at least half of its examples with positive correlation"
+                "no narrow feature contains it or is the same feature (relation rule, above chance)"
                 if not src.dead[f] else "the feature never fires in the data",
-                "parents by directed containment", ["tokens", "activations"],
+                "parents by the relation rule", ["tokens", "activations"],
             ))
         best = parents[0]
         sub = self.find_decomposition(tgt.name, best, MAX_PARTS)
-        if f in sub.part_ids:
-            verdict = sub.verdict
-            reason = f"{tgt.name} {best} contains it; that feature's own decomposition: {sub.verdict_reason}"
-        elif cs.source_given_target[best] >= SAME_MIN_CONTAINMENT:
-            verdict, reason = "one_to_one", f"{tgt.name} {best} and it contain each other"
-        else:
-            verdict = "split"
-            reason = f"{tgt.name} {best} fires on {inside[best]:.0%} of its examples: it refines it"
-        return self._report(src, f, tgt, cs, Found(
+        verdict, reason, siblings = _parent_verdict(f, tgt.name, best, sub, bool(same), cs)
+        report = self._report(src, f, tgt, cs, Found(
             parents, [0.0] * len(parents), [0] * len(parents), [], None,
             _token_coverage(src.token_weights[f], tgt.token_weights[parents]), verdict, reason,
-            "parents by directed containment, then the parent's decomposition", ["tokens", "activations"],
+            "parents by the relation rule, then the parent's decomposition", ["tokens", "activations"],
         ))
+        add_siblings(report, tgt, best, siblings)
+        return report
 
     # ---- report --------------------------------------------------------------------------------
     def _report(
@@ -349,5 +355,4 @@ class Decomposer:
                 src, f, tgt, parts, n_groups, r2, found.coverage, found.verdict
             ),
             reading=readings.decomposition_reading(src, f, tgt, parts, found.verdict, found.reason),
-            elapsed_ms=0.0,
         )

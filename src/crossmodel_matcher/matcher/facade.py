@@ -4,7 +4,6 @@ nothing is set later and nothing calls back into the façade."""
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.matcher import readings, shortlists, tokens, unique
+from crossmodel_matcher.matcher import relations as rel
 from crossmodel_matcher.matcher.alignment import Alignment, load_or_build
 from crossmodel_matcher.matcher.candidates import (
     CandidateScores,
@@ -24,8 +24,10 @@ from crossmodel_matcher.matcher.decompose import Decomposer
 from crossmodel_matcher.matcher.evidence import Polysemantic, has_counterpart, pair_evidence
 from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
 from crossmodel_matcher.matcher.null import NullModel
+from crossmodel_matcher.matcher.relate import pool_ids
 from crossmodel_matcher.matcher.shortlists import Shortlists
 from crossmodel_matcher.rules import (
+    CHANCE_ALPHA,
     DEFAULT_MAX_PARTS,
     DEFAULT_N_TOKENS,
     DEFAULT_TOP_N,
@@ -126,7 +128,6 @@ class Matcher:
         self, model: str, feature: int, top_n: int = DEFAULT_TOP_N, rank_by: str = "match_score"
     ) -> MatchReport:
         """Rank every feature of the other model as a counterpart of (model, feature)."""
-        t0 = time.perf_counter()
         src = self.model(model)
         f = check_feature(src, feature)
         check_range("top_n", top_n, 1, MAX_TOP_N, MatcherInputError)
@@ -134,6 +135,8 @@ class Matcher:
             raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
         tgt = self.pair.other(src.name)
         cs, order = shortlists.ranked(self.pair, self.shortlists, self.candidate_scores, src, f, rank_by, top_n)
+        if self.pair.has_activations:
+            cs, order = self._counterparts_first(src, f, cs, order, rank_by, top_n)
         matches = self._ranked(src, f, tgt, cs, order)
         dead = bool(src.dead[f])
         if self.pair.has_activations:  # over every candidate: cached with the alignment
@@ -160,8 +163,24 @@ class Matcher:
                 src.name, f, tgt.name, best.target_feature, best.evidence
             ),
             reading=readings.report_reading(src, f, tgt, matches, has, dead),
-            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
+
+    def _counterparts_first(
+        self, src: ModelTables, f: int, cs: CandidateScores, order: np.ndarray, rank_by: str, top_n: int
+    ) -> tuple[CandidateScores, np.ndarray]:
+        """Scores of the ranked candidates and of the relation pool (relate.pool_ids), and the
+        top_n positions: counterparts first (same, then parent, child or part-of-polysemantic),
+        each group by `rank_by` (ties: lower id)."""
+        ids = np.union1d([cs.target_id(int(i)) for i in order], pool_ids(self.pair, src, f))
+        cs = self.candidate_scores(src, f, ids)
+        key, pos = cs.ranking(rank_by), np.arange(len(ids))
+        p = cs.p_values(pos)
+        codes = cs.relations.codes(pos, p)
+        tier = np.where(codes == rel.SAME, 0, np.where(np.isin(codes, (rel.PARENT, rel.CHILD)), 1, 2))
+        if not src.dead[f]:
+            poly = np.array([self.alignment.in_polysemantic(src.name, f, int(t)) for t in ids], dtype=bool)
+            tier = np.where(poly & (p < CHANCE_ALPHA), 1, tier)
+        return cs, np.lexsort((ids, -key, tier))[:top_n]
 
     def _ranked(
         self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, order: np.ndarray
@@ -186,7 +205,6 @@ class Matcher:
 
     def compare_features(self, model: str, source_feature: int, target_feature: int) -> ComparisonReport:
         """Two features side by side: shared and distinctive tokens, co-firing, every score."""
-        t0 = time.perf_counter()
         src = self.model(model)
         tgt = self.pair.other(src.name)
         fs = check_feature(src, source_feature, "source_feature")
@@ -212,7 +230,6 @@ class Matcher:
             n_aligned_examples=self.pair.n_aligned,
             evidence_record=readings.evidence_record(src.name, fs, tgt.name, ft, ev),
             reading=readings.match_reading(tgt.name, ft, ev),
-            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
         )
 
     def find_decomposition(

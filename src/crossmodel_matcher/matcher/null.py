@@ -86,7 +86,7 @@ class NullModel:
         for src, tgt in (pair.models, pair.models[::-1]):
             self.directions[src.name] = self._build(src, tgt, rng)
         if cache is not None:
-            cache_files.write(Path(cache), self.arrays())
+            cache_files.write(Path(cache), self.arrays(), self.pair.fingerprint)
 
     def _build(self, src: ModelTables, tgt: ModelTables, rng) -> DirectionNull:
         live = np.flatnonzero(~src.dead)
@@ -116,7 +116,7 @@ class NullModel:
 
     def _read(self, path: Path) -> bool:
         """Load the cached nulls if each direction's probe still scores identically."""
-        arrays = cache_files.read(path)
+        arrays = cache_files.read(path, self.pair.fingerprint)
         if arrays is None:
             return False
         for src, tgt in (self.pair.models, self.pair.models[::-1]):

@@ -10,7 +10,6 @@ from crossmodel_matcher.rules import (
     LINKED_RELATIONS,
     READING_MAX_COUNTERPARTS,
     READING_MAX_IDS,
-    RELATION_CONTAINMENT,
 )
 from crossmodel_matcher.schemas import EvidenceRecord, Match, PairEvidence
 from crossmodel_matcher.tables import ModelTables
@@ -36,6 +35,11 @@ def match_reading(target_model: str, target: int, ev: PairEvidence) -> str:
             f"fires on {ev.target_given_source:.0%} of the source's examples, "
             f"the source on {ev.source_given_target:.0%} of its"
         )
+    if ev.target_mass_given_source is not None:
+        parts.append(
+            f"{ev.target_mass_given_source:.0%} of the source's activation mass lies where it "
+            f"fires, {ev.source_mass_given_target:.0%} of its own where the source fires"
+        )
     text = f"{', '.join(parts)}: {RELATION_MEANING[ev.relation]}."
     if ev.calibrated_band.value == "chance" and ev.overlap_band.value != "weak":
         text += (
@@ -55,8 +59,8 @@ def report_reading(
     best = matches[0]
     if not has:
         return (
-            f"No counterpart in {tgt.name}: no feature there contains it or lies inside it "
-            f"(>= {RELATION_CONTAINMENT:.0%} of firings) above chance; the best-scoring candidate "
+            f"No counterpart in {tgt.name}: no feature there is the same, contains it or lies "
+            f"inside it (relation rule) above chance; the best-scoring candidate "
             f"({best.target_feature}) is {best.evidence.calibrated_band.value}. This feature looks "
             f"unique to {src.name}."
         )

@@ -110,7 +110,7 @@ def _probe_ok(pair: PairTables, lists: Shortlists) -> bool:
 def load_or_build(pair: PairTables, pair_dir: Path | None) -> Shortlists:
     """The cached lists of the pair at `pair_dir`, built (and cached) when missing or stale."""
     path = None if pair_dir is None else Path(pair_dir) / CACHE_NAME
-    arrays = cache_files.read(path)
+    arrays = cache_files.read(path, pair.fingerprint)
     if arrays is not None:
         try:
             lists = Shortlists(
@@ -124,7 +124,7 @@ def load_or_build(pair: PairTables, pair_dir: Path | None) -> Shortlists:
         log.info("candidate lists in %s no longer match the scores; rebuilding", path)
     lists = build(pair)
     if path is not None:
-        cache_files.write(path, lists.arrays())
+        cache_files.write(path, lists.arrays(), pair.fingerprint)
     return lists
 
 

@@ -17,8 +17,8 @@ from crossmodel_matcher.matcher import tokens
 from crossmodel_matcher.rules import (
     BRIEF_TOKENS,
     CHANCE_ALPHA,
-    COUNTERPART_MIN_CONTAINMENT,
     MAX_UNIQUE_LIMIT,
+    RELATION_RULE_DOC,
     check_count,
 )
 from crossmodel_matcher.schemas import PairEvidence, Relation, UniqueFeature, UniqueFeaturesPage
@@ -82,9 +82,8 @@ def list_unique_features(
     return UniqueFeaturesPage(
         model=m.name,
         other_model=matcher.pair.other(m.name).name,
-        definition=f"live, and no feature of the other model is a counterpart: containment "
-        f">= {COUNTERPART_MIN_CONTAINMENT} one way, positive correlation, above chance "
-        f"(best-of-N p < {CHANCE_ALPHA})",
+        definition="live, and no feature of the other model is a counterpart (relation same, "
+        f"parent or child: {RELATION_RULE_DOC})",
         total=len(ids),
         offset=offset,
         limit=limit,

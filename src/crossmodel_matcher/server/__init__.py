@@ -1,6 +1,7 @@
 """The MCP server: thin glue over the matcher core (no score is computed here).
 
-The pair is loaded once (before the transport opens, or in the lifespan); tools.py declares the
+The pair loads once, on a thread of its own while the transport opens (so `initialize` is
+answered at once and queries wait for it: pair_loader.py); tools.py declares the
 tools in one table and registers them in a loop; arguments.py types their arguments for the
 loaded pair; http.py holds the streamable-HTTP transport. stdout belongs to the protocol on
 stdio: every log line goes to stderr. `crossmodel-matcher serve` is `cli/serve.py`.
@@ -9,22 +10,24 @@ stdio: every log line goes to stderr. `crossmodel-matcher serve` is `cli/serve.p
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio
-import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 
 from crossmodel_matcher.errors import PairFormatError
 from crossmodel_matcher.matcher import Matcher
-from crossmodel_matcher.pair_choice import resolve_pair_dir
+from crossmodel_matcher.pair_choice import PAIR_ENV, resolve_pair_dir
+from crossmodel_matcher.pair_loader import PairLoader
 from crossmodel_matcher.pair_source import open_pair
 from crossmodel_matcher.rules import MAX_OFFSET
-from crossmodel_matcher.server.answers import AnswerServer
 from crossmodel_matcher.server.arguments import PairShape
+from crossmodel_matcher.server.guard import CrossmodelServer
+from crossmodel_matcher.server.runner import QueryRunner, start_workers
 from crossmodel_matcher.server.tools import READ_ONLY, TOOLS, ServerState, register
+from crossmodel_matcher.store.format import quick_check
 
 __all__ = ["MAX_OFFSET", "READ_ONLY", "SERVER_NAME", "TOOLS", "create_server"]
 
@@ -50,38 +53,71 @@ def create_server(
     pair_dir: str | Path | None = None,
     *,
     max_threads: int = DEFAULT_MAX_THREADS,
+    workers: int = 0,
 ) -> MCPServer:
     """An MCPServer over one model pair: `matcher` if given, else the pair in `pair_dir`.
 
-    With neither, the pair comes from $CROSSMODEL_MATCHER_PAIR or the demo pair. A pair
-    directory is loaded once, in the lifespan; its manifest alone fixes the tool signatures.
+    With neither, the pair comes from $CROSSMODEL_MATCHER_PAIR or the demo pair. Only the
+    manifest is read here (it fixes the tool signatures; a bad one fails now); the pair itself
+    loads on a thread started by the lifespan, and a failed load is each query's tool error.
+    Before that, the pair directory gets the checks that need no data read (`quick_check`:
+    manifest, layout, sizes, .npy headers, vocabulary and labels), so a damaged pair fails here.
+    With `workers` > 0, heavy queries run in that many worker processes forked here (call before
+    any event loop or thread starts), each loading the pair (or sharing a preloaded `matcher`).
     """
     if max_threads < 1:
         raise ValueError(f"max_threads must be >= 1, got {max_threads}")
     if matcher is not None:
-        shape = PairShape.of_matcher(matcher)
-        source = "the preloaded pair"
+        shape, source, load = PairShape.of_matcher(matcher), "the preloaded pair", None
+        pool = start_workers(workers, matcher=matcher)
     else:
-        pair_dir = Path(pair_dir) if pair_dir is not None else resolve_pair_dir(None)
-        shape = PairShape.of_dir(pair_dir)
-        source = str(pair_dir)
+        shape, source, load, ready_dir = _pair_to_load(pair_dir)
+        pool = start_workers(workers, pair_dir=ready_dir) if ready_dir is not None else None
 
     loaded: dict[str, ServerState] = {}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
-        m = matcher
-        if m is None:
-            m = await anyio.to_thread.run_sync(open_pair, pair_dir)
-            if PairShape.of_matcher(m) != shape:
-                raise PairFormatError(f"{pair_dir}: the pair changed on disk while the server started")
+        loader = PairLoader.ready(matcher) if load is None else PairLoader(load, source)
         logger.info("serving %s (feature ids %s)", source, shape.ranges())
-        state = loaded["state"] = ServerState(m, anyio.CapacityLimiter(max_threads))
-        yield state
+        runner = QueryRunner(loader.get, max_threads, pool)
+        state = loaded["state"] = ServerState(loader, runner)
+        try:
+            yield state
+        finally:
+            runner.close()
 
-    server = AnswerServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
+    server = CrossmodelServer(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, lifespan=lifespan)
     register(server, shape, lambda: loaded["state"])
+    server.state = lambda: loaded.get("state")
     return server
+
+
+def _pair_to_load(
+    pair_dir: str | Path | None,
+) -> tuple[PairShape, str, Callable[[], Matcher], Path | None]:
+    """Shape, name, loader and (when it is on disk) folder of a pair directory, or of the demo
+    pair; a demo pair not yet built gets its shape from the demo's sizes and is built on the
+    loader thread (~1 min)."""
+    if pair_dir is None and not os.environ.get(PAIR_ENV):
+        from crossmodel_matcher import demo_paths
+
+        if not demo_paths.is_built(demo_paths.demo_pair_dir()):
+            from crossmodel_matcher import demo  # the generator: only when the demo must be built
+
+            shape = PairShape(("full", "ultra"), {"full": demo.N_FULL, "ultra": demo.N_ULTRA})
+            where = f"the demo pair (first start: building it into {demo_paths.demo_pair_dir()})"
+            return shape, where, lambda: _checked(open_pair(demo.ensure_demo_pair()), shape, where), None
+    chosen = Path(pair_dir) if pair_dir is not None else resolve_pair_dir(None)
+    quick_check(chosen)
+    shape = PairShape.of_dir(chosen)
+    return shape, str(chosen), lambda: _checked(open_pair(chosen), shape, str(chosen)), chosen
+
+
+def _checked(matcher: Matcher, shape: PairShape, where: str) -> Matcher:
+    if PairShape.of_matcher(matcher) != shape:
+        raise PairFormatError(f"{where}: the pair changed on disk while the server started")
+    return matcher
 
 
 def _version() -> str:

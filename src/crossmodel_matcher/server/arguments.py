@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from crossmodel_matcher.errors import PairFormatError
+from crossmodel_matcher.figures.kinds import FIGURE_KINDS
 from crossmodel_matcher.rules import (
     MAX_BATCH,
     MAX_OFFSET,
@@ -79,7 +80,7 @@ class PairShape:
     def other(self) -> str:
         """How a description names the other model."""
         a, b = self.names
-        return f"the other model ({b} for {a}, {a} for {b})"
+        return f"the other model ({b} or {a})"
 
 
 def _int(arg: str, lo: int, hi: int, description: str) -> Any:
@@ -93,7 +94,7 @@ def _int(arg: str, lo: int, hi: int, description: str) -> Any:
 def argument_types(shape: PairShape) -> dict[str, Any]:
     """Every tool argument's annotated type, by argument name, for this pair."""
     max_id = max(shape.n_features.values()) - 1
-    return {**_core_types(shape, max_id), **_answer_types(shape, max_id)}
+    return {**_core_types(shape, max_id), **_answer_types(shape, max_id), **_figure_types(shape, max_id)}
 
 
 RELATIONS = get_args(Relation)
@@ -104,7 +105,7 @@ def _answer_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     return {
         "response_format": Annotated[
             Literal["concise", "detailed"],
-            Field(description="concise (default), or detailed: every score and token list (~5x longer)."),
+            Field(description="detailed: every score and token list (~5x longer)."),
             explained("response_format must be 'concise' or 'detailed'"),
         ],
         "target_features": Annotated[
@@ -115,8 +116,7 @@ def _answer_types(shape: PairShape, max_id: int) -> dict[str, Any]:
         ],
         "near_feature": Annotated[
             int | None,
-            Field(ge=0, le=max_id, description="Rank by match_score to this feature of the other model, "
-                  f"and give each its relation to it: {shape.ranges()}."),
+            Field(ge=0, le=max_id, description=f"Rank by closeness to this feature of the other model: {shape.ranges()}."),
             explained(f"near_feature must be an integer feature id of the other model: {shape.ranges()}",
                       integer=True),
         ],
@@ -136,6 +136,26 @@ def _answer_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     }
 
 
+def _figure_types(shape: PairShape, max_id: int) -> dict[str, Any]:
+    """show_figure's arguments; "tool.argument" keys type one tool's argument differently."""
+    return {
+        # Described by the tool's own description (tools/list is kept small): no per-argument prose.
+        "kind": Annotated[
+            Literal[FIGURE_KINDS],  # type: ignore[valid-type]
+            explained(f"kind must be one of {', '.join(FIGURE_KINDS)}"),
+        ],
+        "show_figure.model": Annotated[
+            Literal[shape.names] | None,  # type: ignore[valid-type]
+            explained(f"model must be one of {shape.names_text}"),
+        ],
+        "show_figure.feature": Annotated[
+            int | None,
+            Field(ge=0, le=max_id),
+            explained(f"feature must be an integer feature id: {shape.ranges()}", integer=True),
+        ],
+    }
+
+
 def _core_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     names_text = shape.names_text
 
@@ -149,7 +169,7 @@ def _core_types(shape: PairShape, max_id: int) -> dict[str, Any]:
     return {
         "model": Annotated[
             Literal[shape.names],  # type: ignore[valid-type]  # built from the loaded pair
-            Field(description="Model of the feature; the other one is searched."),
+            Field(description="The feature's model."),
             explained(f"model must be one of {names_text}"),
         ],
         "feature": feature_arg("feature", "Feature id in `model`"),
@@ -162,13 +182,14 @@ def _core_types(shape: PairShape, max_id: int) -> dict[str, Any]:
         "top_n": _int("top_n", 1, MAX_TOP_N, f"How many ranked counterparts to return (1..{MAX_TOP_N})."),
         "rank_by": Annotated[
             Literal[RANK_KEYS],  # type: ignore[valid-type]
-            Field(description="Score to rank candidates by; match_score (default) uses activations and tokens."),
+            Field(description="Score to rank by; match_score uses activations and tokens."),
             explained(f"rank_by must be one of {', '.join(RANK_KEYS)}"),
         ],
         "max_parts": _int("max_parts", 1, MAX_PARTS, f"Most parts (or parents) to return (1..{MAX_PARTS})."),
         "n_tokens": _int(
-            "n_tokens", 1, TOP_K_TOKENS, f"How many top and distinctive tokens to list (1..{TOP_K_TOKENS})."
+            "n_tokens", 1, TOP_K_TOKENS, f"Tokens to list (1..{TOP_K_TOKENS})."
         ),
         "offset": _int("offset", 0, MAX_OFFSET, "Index of the first feature on this page (next_offset)."),
         "limit": _int("limit", 1, MAX_UNIQUE_LIMIT, "Features on this page."),
     }
+

@@ -87,7 +87,9 @@ async def serve_http(server: MCPServer, sock: socket.socket, host: str, token: s
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind the listening socket up front, so a busy port fails before anything starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio turns on TCP_NODELAY only for sockets whose proto says TCP;
+    # with proto 0 every answer written in pieces (SSE) waits ~40 ms on delayed ACKs (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

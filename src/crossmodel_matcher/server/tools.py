@@ -2,10 +2,12 @@
 # the tool table and the pair's argument types, and the SDK reads it as objects.
 """The tools, declared once in a table, and their registration: one loop, one error mapping.
 
-Each tool runs one matcher query on a worker thread (a CapacityLimiter bounds the threads) and
-answers with the core's report shaped for agents (answers.py: concise by default, within the
-size budget; the text block is the same JSON without indentation); its output model and the
-small schema tools/list shows come from server/answers.py.
+Each tool runs one matcher query through `runner.QueryRunner` (light tools on their own
+threads, heavy ones in worker processes or threads), which also shapes the report for agents
+there (answers.py: concise by default, within the size budget; the text block is the same JSON
+without indentation) and validates it against the tool's answer model (server/answers.py, which
+also gives the small schema tools/list shows); the matcher's time goes into the result's
+`_meta`. show_figure answers with content blocks, on the heavy threads.
 Expected failures (`CrossmodelError`, bad arguments) become one sentence naming the argument;
 anything else is logged to stderr and answered generically, and the server keeps serving.
 """
@@ -21,14 +23,16 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
-from crossmodel_matcher.answers import answer
 from crossmodel_matcher.errors import CrossmodelError
 from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.pair_loader import PairLoader
 from crossmodel_matcher.rules import DEFAULT_MAX_PARTS, DEFAULT_N_TOKENS, DEFAULT_TOP_N, DEFAULT_UNIQUE_LIMIT
-from crossmodel_matcher.server.answers import ANSWERS, result
+from crossmodel_matcher.server.answers import ANSWERS
 from crossmodel_matcher.server.arguments import PairShape, argument_types
+from crossmodel_matcher.server.figures import FigureBlocks, figure_blocks, register_figure_resources
+from crossmodel_matcher.server.runner import QueryRunner
 
 logger = logging.getLogger("crossmodel_matcher.server")
 
@@ -39,12 +43,14 @@ REQUIRED = inspect.Parameter.empty
 @dataclass(frozen=True)
 class Tool:
     """One tool: its name, title, description ({other} names the other model), the matcher
-    method it calls and its arguments (name, default); its answer model is ANSWERS[name]."""
+    method it calls and its arguments (name, default); its answer model is ANSWERS[name].
+    A function of (matcher, arguments) as `method` returns content blocks instead: no output
+    schema (show_figure)."""
 
     name: str
     title: str
     description: str
-    method: str
+    method: str | Callable[..., Any]
     args: tuple[tuple[str, Any], ...]
 
 
@@ -55,78 +61,92 @@ SHAPED = (("response_format", "concise"),)
 TOOLS = (
     Tool(
         "find_matches", "Find a feature's counterparts in the other model",
-        "Rank every feature of {other} as a counterpart of one feature: relation, calibrated band, "
-        "the numbers behind them, shared tokens, a one-line reading; has_counterpart is false when "
-        "nothing is a counterpart above chance. Use it first when you know a feature.",
+        "Rank all features of {other} as counterparts of one feature: relation, calibrated band, "
+        "the numbers behind them, shared tokens, a reading; has_counterpart is false when none "
+        "beats chance. Use it first.",
         "find_matches",
         (("model", REQUIRED), ("feature", REQUIRED), ("top_n", DEFAULT_TOP_N), ("rank_by", "match_score"))
         + SHAPED,
     ),
     Tool(
         "compare_features", "Compare two features side by side",
-        "Put one feature of `model` (source_feature) next to one feature of {other} (target_feature), "
-        "or several (target_features): relation, scores, shared / source-only / target-only tokens, "
-        "how often each fires alone. Use it to check candidates.",
+        "One feature of `model` (source_feature) beside one (target_feature) or several "
+        "(target_features) of {other}: relation, scores, shared / own tokens, lone firings.",
         "compare_many",
         (("model", REQUIRED), ("source_feature", REQUIRED), ("target_feature", None), ("target_features", None))
         + SHAPED,
     ),
     Tool(
         "find_decomposition", "Decompose a feature into the other model's features",
-        "Which features of the other model make up this one. Narrow feature: the wide features "
-        "inside it (non-negative regression, grouped into concepts), R^2 and a verdict: one_to_one, "
-        "split (refinements of one concept), polysemantic (unrelated concepts) or no_counterpart. "
-        "Wide feature: its parents in the narrow model and their verdict.",
+        "Which features of {other} make up this one. Narrow: parts in concept groups, R^2, a "
+        "verdict and refinement_ids (wide features inside it beside a same one). Wide: its "
+        "parents and siblings.",
         "find_decomposition",
         (("model", REQUIRED), ("feature", REQUIRED), ("max_parts", DEFAULT_MAX_PARTS)) + SHAPED,
     ),
     Tool(
         "list_models", "List the loaded models",
         "The loaded pair: each model's name, feature count, examples, dead features, signals, "
-        "labels; vocabulary and aligned examples. Call it first for model names and id ranges.",
+        "labels; aligned examples. Call it first for model names and id ranges.",
         "info", (),
     ),
     Tool(
         "describe_feature", "Describe one feature",
-        "What one feature is: label, firing rate, distinctive tokens (lift-weighted); detailed adds "
-        "activation statistics and the original top tokens (counts in its top-10% examples).",
+        "One feature: label, firing rate, distinctive tokens (lift-weighted); detailed adds "
+        "activation statistics and the original top tokens (its top-10% examples).",
         "describe_feature",
         (("model", REQUIRED), ("feature", REQUIRED), ("n_tokens", DEFAULT_N_TOKENS)) + SHAPED,
     ),
     Tool(
         "list_unique_features", "List features with no counterpart",
-        "Live features of `model` with no counterpart above chance in {other}, a page at a time "
-        "(next_offset), with their distinctive tokens; filter by a token, or rank them by closeness "
-        "to a feature of the other model (near_feature) and keep one relation to it.",
+        "Live features of `model` with no counterpart above chance in {other}, paged (next_offset), "
+        "with distinctive tokens; filter by token, or rank by closeness to a feature of the other "
+        "model (near_feature), optionally in one relation.",
         "list_unique_features",
         (("model", REQUIRED), ("offset", 0), ("limit", DEFAULT_UNIQUE_LIMIT), ("near_feature", None),
          ("near_model", None), ("token", None), ("relation", None)) + SHAPED,
     ),
     Tool(
         "pair_alignment", "Summarise the whole pair's alignment",
-        "The pair at a glance (cached): per model the share of live features with a `same` and with "
-        "any counterpart, unique and dead counts; the narrow model's verdicts and split sizes.",
+        "The pair at a glance: per model the share of live features with a `same` or any "
+        "counterpart, unique and dead counts; the narrow model's verdicts and split sizes.",
         "alignment_summary", (),
+    ),
+    Tool(
+        "show_figure", "Show a figure",
+        "A PNG (800x600, <30 KB) and a caption: containment (a feature's top 20 candidates, "
+        "coloured by relation), decomposition (its parts) or overview (whole pair; no model or "
+        "feature). To see many at once or show a person.",
+        figure_blocks,
+        (("kind", REQUIRED), ("model", None), ("feature", None)),
     ),
 )
 
 
 @dataclass
 class ServerState:
-    """What the lifespan yields: the loaded matcher and the worker-thread limiter."""
+    """What the lifespan yields: the pair's loader and where queries run."""
 
-    matcher: Matcher
-    limiter: anyio.CapacityLimiter
+    loader: PairLoader[Matcher]
+    runner: QueryRunner
+
+    @property
+    def matcher(self) -> Matcher:
+        """The matcher, waiting until the pair is loaded: only ever read on a worker thread."""
+        return self.loader.get()
 
 
 async def run_query(
     state: ServerState, label: str, query: Callable[[Matcher], Any],
     expected: type[Exception] = ToolError, internal: type[Exception] = ToolError, internal_text: str = "",
+    awaited: bool = False,
 ) -> Any:
     """Run one matcher query off the event loop; expected failures become `expected(message)`,
     anything else is logged and becomes `internal(...)` with a generic sentence."""
     try:
-        return await anyio.to_thread.run_sync(query, state.matcher, limiter=state.limiter)
+        if awaited:  # `query(state)` is an awaitable that leaves the event loop itself (the runner)
+            return await query(state)
+        return await anyio.to_thread.run_sync(lambda: query(state.matcher), limiter=state.runner.heavy)
     except CrossmodelError as exc:
         raise expected(str(exc)) from None
     except Exception:
@@ -141,19 +161,34 @@ async def run_query(
 def _handler(tool: Tool, types: dict[str, Any]) -> Callable[..., Any]:
     """An async handler whose signature (ctx, then the tool's typed arguments) the SDK reads."""
 
-    async def handler(ctx: Context, **kwargs: Any) -> CallToolResult:
-        method, fmt = tool.method, kwargs.pop("response_format", "concise")
-        report = await run_query(
-            ctx.request_context.lifespan_context, tool.name, lambda m: getattr(m, method)(**kwargs)
-        )
-        return result(answer(report, fmt))
+    method = tool.method
+    if callable(method):  # content blocks (a figure): no answer shaping, no output schema
 
-    returns = Annotated[CallToolResult, ANSWERS[tool.name]]
+        async def handler(ctx: Context, **kwargs: Any) -> Any:
+            return await run_query(ctx.request_context.lifespan_context, tool.name, lambda m: method(m, **kwargs))
+
+        returns: Any = FigureBlocks
+    else:
+
+        async def handler(ctx: Context, **kwargs: Any) -> Any:
+            fmt = kwargs.pop("response_format", "concise")
+            outcome = await run_query(
+                ctx.request_context.lifespan_context, tool.name,
+                lambda st: st.runner.run(tool.name, method, kwargs, fmt), awaited=True,
+            )
+            return CallToolResult(
+                content=[TextContent(type="text", text=outcome.text)],
+                structured_content=outcome.structured,
+                _meta={"elapsed_ms": outcome.elapsed_ms},
+            )
+
+        returns = Annotated[CallToolResult, ANSWERS[tool.name]]
+    hints = {n: types.get(f"{tool.name}.{n}", types.get(n)) for n, _ in tool.args}
     pos = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter("ctx", pos, annotation=Context)]
-    params += [inspect.Parameter(n, pos, annotation=types[n], default=d) for n, d in tool.args]
+    params += [inspect.Parameter(n, pos, annotation=hints[n], default=d) for n, d in tool.args]
     handler.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    handler.__annotations__ = {"ctx": Context, **{n: types[n] for n, _ in tool.args}, "return": returns}
+    handler.__annotations__ = {"ctx": Context, **hints, "return": returns}
     handler.__name__ = handler.__qualname__ = tool.name
     return handler
 
@@ -173,14 +208,16 @@ def _register_resources(server: MCPServer, shape: PairShape, state: Callable[[],
     @server.resource(
         "pair://alignment", name="pair_alignment", title="Model-wide alignment", mime_type="application/json"
     )
-    def alignment_resource() -> str:
+    async def alignment_resource() -> str:
         """The pair's alignment summary, as pair_alignment returns it."""
-        return state().matcher.alignment_summary().model_dump_json(indent=2)
+        summary = await run_query(state(), "pair://alignment", Matcher.alignment_summary, ResourceError, ResourceError)
+        return summary.model_dump_json(indent=2)
 
     @server.resource("pair://info", name="pair_info", title="Loaded model pair", mime_type="application/json")
-    def pair_info() -> str:
+    async def pair_info() -> str:
         """The loaded model pair, as list_models returns it."""
-        return state().matcher.info().model_dump_json(indent=2)
+        info = await run_query(state(), "pair://info", Matcher.info, ResourceError, ResourceError)
+        return info.model_dump_json(indent=2)
 
     @server.resource(
         "feature://{model}/{feature}",
@@ -205,3 +242,5 @@ def _register_resources(server: MCPServer, shape: PairShape, state: Callable[[],
             internal_text="internal error reading the feature; details are in the server's log",
         )
         return summary.model_dump_json(indent=2)
+
+    register_figure_resources(server, state, run_query)

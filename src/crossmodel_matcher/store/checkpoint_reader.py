@@ -63,7 +63,13 @@ def read_decoder(path: str | Path, n_features: int | None) -> tuple[np.ndarray, 
 
 
 def _read_state_dict(path: Path) -> dict[str, np.ndarray]:
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise InputError(
+            f"{path}: reading a torch checkpoint needs torch, which is optional: "
+            "pip install 'mechinterp-crossmodel-matcher[import]' (or save the decoder as .safetensors)"
+        ) from None
 
     try:
         with warnings.catch_warnings():

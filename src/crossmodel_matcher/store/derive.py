@@ -275,7 +275,10 @@ def cross_statistics(
 def _cross_dense_torch(
     xa: sp.csr_matrix, xb: sp.csr_matrix, progress: Callable[[str], None] | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    import torch
+    try:
+        import torch
+    except ImportError:  # torch is optional (the `import` extra): numpy's BLAS does the same sums
+        return _cross_dense_numpy(xa, xb, progress)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     fa, fb = xa.shape[1], xb.shape[1]
@@ -292,3 +295,22 @@ def _cross_dense_torch(
         if progress:
             progress(f"cross statistics (dense, {hi}/{n} examples)")
     return prod.cpu().numpy(), cof.cpu().numpy()
+
+
+def _cross_dense_numpy(
+    xa: sp.csr_matrix, xb: sp.csr_matrix, progress: Callable[[str], None] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    fa, fb = xa.shape[1], xb.shape[1]
+    prod = np.zeros((fa, fb), dtype=np.float32)
+    cof = np.zeros((fa, fb), dtype=np.float32)
+    chunk = max(256, int(2**27 // max(fb, 1)))
+    n = xa.shape[0]
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        a = xa[lo:hi].toarray().astype(np.float32)
+        b = xb[lo:hi].toarray().astype(np.float32)
+        prod += a.T @ b
+        cof += (a > 0).astype(np.float32).T @ (b > 0).astype(np.float32)
+        if progress:
+            progress(f"cross statistics (dense, numpy, {hi}/{n} examples)")
+    return prod, cof

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossmodel_matcher.progress import step_reporter
-from crossmodel_matcher.store import derive
+from crossmodel_matcher.store import derive, memory_budget
 from crossmodel_matcher.store.derive import TopExamples
 from crossmodel_matcher.store.limits import BuildLimits
 from crossmodel_matcher.store.sources import InputError, ModelSource
@@ -128,17 +128,23 @@ def build_pair_tables(
     description: str = "",
     progress: bool = True,
     limits: BuildLimits | None = None,
+    memory_limit: str | int | None = None,
 ) -> PairTables:
     """Derive both models' tables and their cross statistics from raw sources.
 
-    A source that streams its activations takes the streamed build (`store.stream_build`),
-    bounded by `limits`; in-memory sources take the direct path.
+    What the build will allocate is estimated first and refused (InputError naming the field
+    that sizes it) above the memory budget (`store.memory_budget`). A source that streams its
+    activations takes the streamed build (`store.stream_build`), bounded by `limits`.
     """
     say = step_reporter("build", progress)
     if source_a.name == source_b.name:
         raise InputError(f"the two models need different names (both {source_a.name!r})")
     for src in (source_a, source_b):
         _check_source(src, len(vocab))
+    try:
+        memory_budget.require_within(memory_budget.build_needs((source_a, source_b), len(vocab)), memory_limit)
+    except memory_budget.MemoryBudgetError as exc:
+        raise InputError(str(exc)) from None
     if source_a.activation_stream is not None or source_b.activation_stream is not None:
         return _build_streamed(vocab, source_a, source_b, description, progress, say, limits)
     rows_a = rows_b = None
