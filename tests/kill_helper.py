@@ -6,7 +6,7 @@ POINT is `none` (the caller kills at a random moment), or a moment where this pr
 SIGKILLs itself: `before-swap` (new pair complete, not yet in place), `after-swap` (the
 atomic exchange done, the old pair not yet removed), `between-renames` (the two-rename
 fallback, killed after the old pair moved away: `--out` is briefly empty), `mid-spill`
-(a streamed build's first spilled block written). Also writes inputs for such builds.
+(a streamed build's first held rows written). Also writes inputs for such builds.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def make_inputs(folder: Path, n_examples: int = 4000, widths: tuple[int, int] = 
 
 
 def install(point: str) -> None:
-    from crossmodel_matcher.store import activation_stream, cleanup
+    from crossmodel_matcher.store import checkpoint, cleanup
 
     exchange = cleanup._exchange
     if point == "before-swap":
@@ -67,16 +67,16 @@ def install(point: str) -> None:
 
         Path.rename = rename_then_die
     elif point == "mid-spill":
-        savez = activation_stream.np.savez
+        append = checkpoint.HeldRows.append
         count = [0]
 
-        def savez_then_die(*a, **kw):
-            savez(*a, **kw)
+        def append_then_die(self, *a, **kw):
+            append(self, *a, **kw)
             count[0] += 1
             if count[0] == 1:
                 die()
 
-        activation_stream.np.savez = savez_then_die
+        checkpoint.HeldRows.append = append_then_die
     elif point != "none":
         raise SystemExit(f"unknown kill point {point!r}")
 

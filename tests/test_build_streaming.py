@@ -7,10 +7,11 @@ import pytest
 import scipy.sparse as sp
 
 from crossmodel_matcher.errors import InputError
-from crossmodel_matcher.store import activation_stream, sources
+from crossmodel_matcher.store import activation_stream
 from crossmodel_matcher.store.activation_stream import CsrStream, TopK, sparsify_block
 from crossmodel_matcher.store.derive import TokenRows, top_examples_from_activations
 from crossmodel_matcher.store.ingest import build_pair_tables
+from crossmodel_matcher.store.limits import BuildLimits
 from crossmodel_matcher.store.sources import ModelSource
 from crossmodel_matcher.store.splatnlp_reader import read_efficient_store
 from crossmodel_matcher.store.vocab_reader import derive_keys, read_id_vocab, to_shared
@@ -50,8 +51,8 @@ def _sources(stream_full, stream_ultra):
     return out
 
 
-@pytest.mark.parametrize(("flush_rows", "wide_first"), [(16, False), (16, True), (100_000, False)])
-def test_many_small_blocks_and_flushes_equal_core_path(tmp_path, monkeypatch, flush_rows, wide_first):
+@pytest.mark.parametrize(("block_bytes", "wide_first"), [(8 * 4 * 20, False), (8 * 4 * 20, True), (None, False)])
+def test_many_small_blocks_equal_core_path(tmp_path, block_bytes, wide_first):
     v, wv = write_vocabs(tmp_path / "vocab")
     vocab, weapons = read_id_vocab(v), read_id_vocab(wv)
     streams = []
@@ -62,14 +63,12 @@ def test_many_small_blocks_and_flushes_equal_core_path(tmp_path, monkeypatch, fl
         index = {t: i for i, t in enumerate(SHARED_VOCAB)}
         np.testing.assert_array_equal(to_shared(tokens, index, "v").indices, d.token_rows().indices)
         streams.append(stream)
-    monkeypatch.setattr(sources, "BLOCK_BYTES", 8 * 4 * 20)  # blocks of 8 rows
-    monkeypatch.setattr(activation_stream, "CROSS_FLUSH_ROWS", flush_rows)
-    monkeypatch.setattr(activation_stream, "CROSS_GROUP_CELLS", 3 * 8 if flush_rows < 100 else 1 << 24)
+    limits = BuildLimits(block_bytes=block_bytes)  # 8 * 4 * 20: blocks of 8 rows
     core_sources, streamed_sources = _sources(None, None), _sources(*streams)
-    if wide_first:  # the narrow model (read first, held in memory) is then source b
+    if wide_first:  # the narrow model (read first, held on disk) is then source b
         core_sources, streamed_sources = core_sources[::-1], streamed_sources[::-1]
     core = build_pair_tables(SHARED_VOCAB, *core_sources, progress=False)
-    streamed = build_pair_tables(SHARED_VOCAB, *streamed_sources, progress=False)
+    streamed = build_pair_tables(SHARED_VOCAB, *streamed_sources, progress=False, limits=limits)
     assert streamed.n_aligned == core.n_aligned == 253
     for a, b in zip(core.models, streamed.models):
         for name in (

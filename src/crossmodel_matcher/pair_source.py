@@ -8,6 +8,8 @@ computes the alignment and writes both atomically, after removing what killed bu
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +27,7 @@ from crossmodel_matcher.store.format import load_pair, write_pair
 
 if TYPE_CHECKING:  # the build path's readers (pyarrow, scipy) load only when a pair is built
     from crossmodel_matcher.store.inputs_reader import BuildSummary, ModelInputs
+    from crossmodel_matcher.store.limits import BuildLimits
     from crossmodel_matcher.store.sources import ModelSource
 
 
@@ -41,6 +44,8 @@ def build_pair(
     description: str = "",
     progress: bool = True,
     extra_manifest: dict | None = None,
+    limits: BuildLimits | None = None,
+    report: dict | None = None,
     memory_limit: str | int | None = None,
 ) -> Path:
     """Build tables from two sources and write the pair directory atomically.
@@ -48,12 +53,25 @@ def build_pair(
     Temporary folders that killed builds left near `out_dir` (and spill folders) are removed
     first. The model-wide alignment (decompositions, unique features), the null model and the
     find_matches shortlists are computed here too and written with the pair; the alignment
-    cache is bound to the pair by its fingerprint.
+    cache is bound to the pair by its fingerprint. A streamed build keeps its resumable state
+    in a hidden sibling of `out_dir` until the pair is written (see `store.checkpoint`); its
+    limits go into the manifest, and what it measured into `report` when given (timings stay
+    out of the pair, so a rebuild is byte-identical).
     """
+    from crossmodel_matcher.store.checkpoint import disk_guard, state_dir_for
     from crossmodel_matcher.store.ingest import build_pair_tables
+    from crossmodel_matcher.store.limits import BuildLimits
 
     remove_stale(Path(out_dir).expanduser().resolve())
-    pair = build_pair_tables(vocab, source_a, source_b, description, progress, memory_limit)
+    streamed = source_a.activation_stream is not None or source_b.activation_stream is not None
+    if streamed:
+        limits = limits or BuildLimits()
+        if limits.state_dir is None:
+            limits = dataclasses.replace(limits, state_dir=state_dir_for(out_dir))
+        extra_manifest = {**(extra_manifest or {}), "build_limits": limits.manifest()}
+    pair = build_pair_tables(vocab, source_a, source_b, description, progress, limits, memory_limit)
+    if report is not None:
+        report.update(getattr(pair, "build_report", None) or {})
     matcher = Matcher(pair, progress=progress)
     alignment = matcher.alignment.data
     null, lists = matcher.null.arrays(), matcher.shortlists.arrays()
@@ -66,7 +84,11 @@ def build_pair(
             SHORTLISTS_CACHE: npz_bytes(lists, fp),
         }
 
-    return write_pair(pair, out_dir, extra_manifest, text_files=caches)
+    with disk_guard(Path(out_dir).resolve().parent, "the pair"):
+        out = write_pair(pair, out_dir, extra_manifest, text_files=caches)
+    if streamed:
+        shutil.rmtree(limits.state_dir, ignore_errors=True)  # the pair is complete: nothing to resume
+    return out
 
 
 def build_pair_from_inputs(
@@ -77,6 +99,7 @@ def build_pair_from_inputs(
     description: str = "",
     overwrite: bool = False,
     progress: bool = True,
+    limits: BuildLimits | None = None,
     memory_limit: str | int | None = None,
     allow_unused_width: bool = False,
 ) -> BuildSummary:
@@ -95,7 +118,9 @@ def build_pair_from_inputs(
         width_notes = memory_budget.check_widths(sources, allow_unused_width)
     except memory_budget.MemoryBudgetError as exc:
         raise InputError(str(exc)) from None
-    build_pair(shared, sources[0], sources[1], out, description, progress, manifest, memory_limit)
+    report: dict = {}
+    build_pair(shared, sources[0], sources[1], out, description, progress, manifest, limits, report, memory_limit)
     summary = build_summary(out, sources, time.perf_counter() - t0)
     summary.notes += width_notes
+    summary.build_report = report
     return summary

@@ -45,6 +45,11 @@ class ModelTables:
     act_indptr: np.ndarray | None = None  # int64 [F+1]
     act_indices: np.ndarray | None = None  # int32 [nnz]: aligned example index
     act_data: np.ndarray | None = None  # float32 [nnz]
+    # When the aligned activations above are a sample (streamed builds), the moments over
+    # all aligned examples: count where firing, sum, sum of squares. float64 [F].
+    aligned_count: np.ndarray | None = None
+    aligned_sum: np.ndarray | None = None
+    aligned_sumsq: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.n_features = int(self.top_token_ids.shape[0])
@@ -73,6 +78,18 @@ class ModelTables:
                 starts = np.asarray(self.act_indptr[cols], dtype=np.int64) - a  # strictly increasing
                 self.col_sum[cols] = np.add.reduceat(data, starts)
                 self.col_sumsq[cols] = np.add.reduceat(data * data, starts)
+            # Moments of the stored (sampled) examples; col_* hold all aligned examples'.
+            self.sample_sum, self.sample_sumsq = self.col_sum, self.col_sumsq
+            if self.aligned_count is not None:
+                self.set_aligned_moments(self.aligned_count, self.aligned_sum, self.aligned_sumsq)
+
+    def set_aligned_moments(self, count: np.ndarray, total: np.ndarray, sumsq: np.ndarray) -> None:
+        """Moments over all aligned examples, when the stored activations are a sample of them."""
+        self.aligned_count = np.asarray(count, dtype=np.float64)
+        self.aligned_sum = np.asarray(total, dtype=np.float64)
+        self.aligned_sumsq = np.asarray(sumsq, dtype=np.float64)
+        self.col_nnz = self.aligned_count.astype(np.int64)
+        self.col_sum, self.col_sumsq = self.aligned_sum, self.aligned_sumsq
 
     @property
     def has_activations(self) -> bool:
@@ -112,6 +129,8 @@ class PairTables:
     description: str = ""
     format_version: int = 2
     fingerprint: str | None = None  # hash of the pair files' checksums, when loaded from disk
+    # Aligned examples whose activations are stored (a hash-of-key sample); None: all of them.
+    n_sample: int | None = None
 
     def __post_init__(self) -> None:
         a, b = self.models
@@ -123,6 +142,11 @@ class PairTables:
     @property
     def vocab(self) -> list[str]:
         return self.models[0].vocab
+
+    @property
+    def n_sampled(self) -> int:
+        """Aligned examples behind the stored per-example activations (find_decomposition)."""
+        return self.n_aligned if self.n_sample is None else self.n_sample
 
     @property
     def has_activations(self) -> bool:

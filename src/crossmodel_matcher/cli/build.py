@@ -61,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="SplatNLP weapon_vocab.json; its tokens join the shared vocabulary",
     )
+    add_limit_arguments(parser)
     parser.add_argument("--description", default="", help="free text stored in the pair manifest")
     parser.add_argument("--force", action="store_true", help="replace an existing pair at --out")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -76,6 +77,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="build even when a declared width is far beyond the largest feature id in the data",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    from crossmodel_matcher.store.limits import DEFAULT_MEMORY_BUDGET_TEXT, DEFAULT_SAMPLE_EXAMPLES
+
+    parser.add_argument("--max-examples", type=int, metavar="N",
+                        help="read at most the first N activation rows of each model")
+    parser.add_argument("--sample-examples", type=int, default=DEFAULT_SAMPLE_EXAMPLES, metavar="N",
+                        help="aligned examples whose activations the pair keeps for find_decomposition "
+                        "(a hash-of-key sample; default %(default)s)")
+    parser.add_argument("--memory-budget", default=DEFAULT_MEMORY_BUDGET_TEXT, metavar="SIZE",
+                        help="memory a streamed build aims to stay under, e.g. 8G (default %(default)s)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                        help="where a streamed build's block products run (default %(default)s)")
+
+
+def limits_from_args(args: argparse.Namespace):
+    """The build limits the options ask for (InputError naming the option on a bad value)."""
+    from crossmodel_matcher.errors import InputError
+    from crossmodel_matcher.store.limits import BuildLimits, parse_size
+
+    try:
+        budget = parse_size(args.memory_budget)
+    except ValueError as exc:
+        raise InputError(f"--memory-budget: {exc}") from None
+    try:
+        return BuildLimits(args.max_examples, args.sample_examples, budget, args.device)
+    except ValueError as exc:
+        option = str(exc).split("=")[0].replace("_", "-")
+        raise InputError(f"--{option}: {exc}") from None
 
 
 def parse_model(text: str):
@@ -126,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         models = [parse_model(text) for text in args.model]
+        limits = limits_from_args(args)
         summary = build_pair_from_inputs(
             args.out,
             models,
@@ -134,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             description=args.description,
             overwrite=args.force,
             progress=not args.quiet,
+            limits=limits,
             memory_limit=_limit(args.memory_limit),
             allow_unused_width=args.allow_unused_width,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -22,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from crossmodel_matcher.cli.errors import fail
     from crossmodel_matcher.errors import PairFormatError
     from crossmodel_matcher.pair_source import open_pair
+    from crossmodel_matcher.store.format import read_manifest
 
     t0 = time.perf_counter()
     try:
@@ -34,5 +36,10 @@ def run(args: argparse.Namespace) -> int:
     if args.verify:
         seconds = time.perf_counter() - t0
         print(f"verified {pair_dir}: every file matches its checksum ({seconds:.2f}s)", file=sys.stderr)
-    print(matcher.info().model_dump_json(indent=2))
+    info = json.loads(matcher.info().model_dump_json())
+    manifest = read_manifest(pair_dir)
+    # How the pair was built: the sample behind find_decomposition, the user's limits.
+    info["n_sample_examples"] = manifest.get("n_sample_examples") or info["n_aligned_examples"]
+    info["build_limits"] = manifest.get("build_limits")
+    print(json.dumps(info, indent=2))
     return 0

@@ -149,7 +149,7 @@ def _label_points(fig, ax, report: MatchReport, xf: str, yf: str) -> None:
         tokens = short_tokens([t.token for t in m.shared_tokens])
         point = (_value(m, xf), _value(m, yf))
         boxes = []
-        for offset in _OFFSETS:
+        for offset in [*_OFFSETS, *_open_offsets(fig, ax, point, frame)]:
             ann = _annotate(ax, m, point, offset, tokens)
             ann.update_positions(renderer)
             box = Text.get_window_extent(ann, renderer).padded(3)  # the label, not its arrow
@@ -168,6 +168,19 @@ def _label_points(fig, ax, report: MatchReport, xf: str, yf: str) -> None:
         _annotate(ax, m, point, offset, tokens)
         if box is not None:
             placed.append(box)
+
+
+def _open_offsets(fig, ax, point: tuple[float, float], frame: Bbox) -> list[tuple[int, int]]:
+    """Farther label positions over the whole plane, nearest first: tried when no near one is clear."""
+    px, py = ax.transData.transform(point)
+    per_pixel = 72.0 / fig.dpi
+    spots = [
+        (frame.x0 + fx * frame.width, frame.y0 + fy * frame.height)
+        for fx in (0.05, 0.15, 0.25, 0.35, 0.45, 0.55)
+        for fy in (0.08, 0.16, 0.24, 0.32, 0.40, 0.48, 0.56, 0.64, 0.72, 0.80, 0.88)
+    ]
+    spots.sort(key=lambda xy: (xy[0] - px) ** 2 + (xy[1] - py) ** 2)
+    return [(round((x - px) * per_pixel), round((y - py) * per_pixel)) for x, y in spots]
 
 
 def _annotate(ax, m: Match, point: tuple[float, float], offset: tuple[int, int], tokens: str):

@@ -142,8 +142,8 @@ class Decomposer:
         inside = cs.source_given_target
         pool = np.flatnonzero((inside >= PART_MIN_INSIDE) & (corr > 0))
         pool = pool[np.argsort(-corr[pool], kind="stable")][:CANDIDATE_POOL]
-        n = self.pair.n_aligned
-        sst = float(src.col_sumsq[f] - src.col_sum[f] ** 2 / n) if n else 0.0
+        n = self.pair.n_sampled  # the regression runs on the stored (sampled) examples
+        sst = float(src.sample_sumsq[f] - src.sample_sum[f] ** 2 / n) if n else 0.0
         if len(pool) == 0 or sst <= 0:
             return [], [], [], len(pool)
         y_idx, y_val = src.column(f)
@@ -194,11 +194,20 @@ class Decomposer:
             parts, groups = [best], [0]
         report = self._report(src, f, tgt, cs, Found(
             parts, weights, groups, steps, r2, coverage, verdict, reason,
-            "greedy non-negative OMP with NNLS refit on full-stream activations", ["tokens", "activations"],
+            "greedy non-negative OMP with NNLS refit on " + self._examples_text(), ["tokens", "activations"],
         ))
         if verdict in ("one_to_one", "split"):
             add_refinements(report, tgt, cs, [k for k in kids if k not in same])
         return report
+
+    def _examples_text(self) -> str:
+        p = self.pair
+        if p.n_sample is None:
+            return "full-stream activations"
+        return (
+            f"the activations of a hash-of-key sample of {p.n_sample:,} of the {p.n_aligned:,} aligned "
+            "examples (containment and correlation: all of them)"
+        )
 
     def _verdict(self, src, f, cs, parts, steps, n_groups, coverage, same) -> tuple[Verdict, str]:
         r2 = steps[-1] if steps else 0.0

@@ -25,7 +25,8 @@ MODEL_ARRAYS = (
     "mean_activation",
 )
 ACTIVATION_ARRAYS = ("act_indptr", "act_indices", "act_data")
-OPTIONAL_ARRAYS = ("decoder", *ACTIVATION_ARRAYS)
+MOMENT_ARRAYS = ("aligned_count", "aligned_sum", "aligned_sumsq")  # when act_* hold a sample
+OPTIONAL_ARRAYS = ("decoder", *ACTIVATION_ARRAYS, *MOMENT_ARRAYS)
 CROSS_ARRAYS = ("sum_prod", "cofire")
 
 
@@ -38,6 +39,7 @@ class Dims:
     n_examples: int
     n_aligned: int
     nnz: int | None = None  # act_indptr's last value, once it is known
+    all_aligned: int | None = None  # aligned examples when act_* hold a sample of n_aligned
     other_features: int | None = None  # for the cross arrays: (F_a, F_b)
 
 
@@ -88,6 +90,9 @@ SPECS: dict[str, ArraySpec] = {
     "act_indptr": ArraySpec("int64", lambda d: (d.n_features + 1,), _bounds(0, lambda d: INF)),
     "act_indices": ArraySpec("int32", lambda d: (d.nnz,), _bounds(0, lambda d: d.n_aligned)),
     "act_data": ArraySpec("float32", lambda d: (d.nnz,), _bounds(0, lambda d: INF)),
+    "aligned_count": ArraySpec("float64", lambda d: (d.n_features,), _bounds(0, lambda d: d.all_aligned or d.n_aligned, True)),
+    "aligned_sum": ArraySpec("float64", lambda d: (d.n_features,), _bounds(0, lambda d: INF)),
+    "aligned_sumsq": ArraySpec("float64", lambda d: (d.n_features,), _bounds(0, lambda d: INF)),
     "sum_prod": ArraySpec("float32", lambda d: (d.n_features, d.other_features), _bounds(0, lambda d: INF)),
     "cofire": ArraySpec("float32", lambda d: (d.n_features, d.other_features), _bounds(0, lambda d: d.n_aligned, True)),
 }

@@ -116,6 +116,7 @@ def write_pair(
             "description": pair.description,
             "vocab_size": len(pair.vocab),
             "n_aligned_examples": pair.n_aligned,
+            **({} if pair.n_sample is None else {"n_sample_examples": pair.n_sample}),
             "models": models_meta,
             "files": files,
             **(extra or {}),
@@ -200,6 +201,7 @@ def _load(root: Path, verify: bool) -> PairTables:
         description=manifest.description,
         format_version=manifest.format_version,
         fingerprint=pair_fingerprint(manifest.files),
+        n_sample=manifest.n_sample_examples,
     )
 
 

@@ -14,8 +14,8 @@ import scipy.sparse as sp
 
 from crossmodel_matcher.progress import step_reporter
 from crossmodel_matcher.store import derive, memory_budget
-from crossmodel_matcher.store.activation_stream import reduce_pair
 from crossmodel_matcher.store.derive import TopExamples
+from crossmodel_matcher.store.limits import BuildLimits
 from crossmodel_matcher.store.sources import InputError, ModelSource
 from crossmodel_matcher.tables import ModelTables, PairTables
 
@@ -127,12 +127,14 @@ def build_pair_tables(
     source_b: ModelSource,
     description: str = "",
     progress: bool = True,
+    limits: BuildLimits | None = None,
     memory_limit: str | int | None = None,
 ) -> PairTables:
     """Derive both models' tables and their cross statistics from raw sources.
 
     What the build will allocate is estimated first and refused (InputError naming the field
-    that sizes it) above the memory budget (`store.memory_budget`).
+    that sizes it) above the memory budget (`store.memory_budget`). A source that streams its
+    activations takes the streamed build (`store.stream_build`), bounded by `limits`.
     """
     say = step_reporter("build", progress)
     if source_a.name == source_b.name:
@@ -144,7 +146,7 @@ def build_pair_tables(
     except memory_budget.MemoryBudgetError as exc:
         raise InputError(str(exc)) from None
     if source_a.activation_stream is not None or source_b.activation_stream is not None:
-        return _build_streamed(vocab, source_a, source_b, description, progress, say)
+        return _build_streamed(vocab, source_a, source_b, description, progress, say, limits)
     rows_a = rows_b = None
     if source_a.activations is not None and source_b.activations is not None:
         rows_a, rows_b = derive.align_examples(
@@ -179,23 +181,36 @@ def _build_streamed(
     description: str,
     progress: bool,
     say: Callable[[str], None],
+    limits: BuildLimits | None = None,
 ) -> PairTables:
     """`build_pair_tables` when a source streams its activations: reduce, then the same tables."""
-    red = reduce_pair(source_a, source_b, say, progress)
+    from crossmodel_matcher.store.stream_build import stream_pair
+
+    red = stream_pair(source_a, source_b, limits or BuildLimits(), say, progress)
+    sampled = red.n_sample < red.n_aligned
     models = []
     for src, r in zip((source_a, source_b), red.reductions):
         if r is None:  # top examples only
             models.append(_model_tables(src, vocab, None, say)[0])
             continue
         top = src.top_examples or r.top
-        base = derive.token_base_rates(src.example_tokens, len(vocab))
+        tokens = src.example_tokens
+        if r.n_examples < len(tokens):  # --max-examples: the rows read
+            tokens = tokens.take(np.arange(r.n_examples))
+        base = derive.token_base_rates(tokens, len(vocab))
         stats = (r.fire_count, r.max_activation, r.mean_activation)
-        models.append(_assemble(src, vocab, top, base, r.n_examples, stats, r.aligned_csc, say))
+        m = _assemble(src, vocab, top, base, r.n_examples, stats, r.sample_csc, say)
+        if sampled:
+            m.set_aligned_moments(*r.aligned_moments)
+        models.append(m)
     sum_prod, cofire = red.cross if red.cross is not None else (None, None)
-    return PairTables(
+    pair = PairTables(
         models=(models[0], models[1]),
         n_aligned=red.n_aligned,
         cross_sum_prod=sum_prod,
         cross_cofire=cofire,
         description=description,
+        n_sample=red.n_sample if sampled else None,
     )
+    pair.build_report = red.summary  # what the build measured (see `pair_source.build_pair`)
+    return pair

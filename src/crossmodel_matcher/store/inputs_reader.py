@@ -29,6 +29,7 @@ from crossmodel_matcher.store.vocab_reader import (
     IdVocab,
     LocalTokens,
     derive_keys,
+    key_digests,
     read_id_vocab,
     shared_vocabulary,
     to_shared,
@@ -89,6 +90,7 @@ class BuildSummary:
     decoder_cosine: bool
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    build_report: dict = field(default_factory=dict)  # a streamed build's measurements
 
     def text(self) -> str:
         lines = [f"pair written to {self.out_dir} ({self.seconds:.1f}s, vocabulary {self.vocab_size} tokens)"]
@@ -118,6 +120,7 @@ class BuildSummary:
             "decoder_cosine": self.decoder_cosine,
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
+            "build_report": self.build_report,
         }
 
 
@@ -249,6 +252,7 @@ def _source(r: _ReadModel, vocab: list[str], index: dict[str, int], vocab_origin
             keys = r.explicit_keys
         else:
             keys = derive_keys(example_tokens, vocab)
+        keys = key_digests(keys)  # 16 bytes a key; explicit and derived keys stay comparable
     origin = ", ".join(str(getattr(m, k)) for k in m.data_inputs)
     return ModelSource(
         name=m.name,

@@ -63,6 +63,7 @@ class Manifest(BaseModel):
     description: str = ""
     vocab_size: Annotated[int, Field(strict=True, ge=1)]
     n_aligned_examples: Count
+    n_sample_examples: Count | None = None  # act_* hold this hash-of-key sample of the aligned examples
     models: Annotated[list[ModelEntry], Field(min_length=2, max_length=2)]
     files: dict[str, FileEntry]
 

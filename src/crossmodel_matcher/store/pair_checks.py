@@ -34,7 +34,9 @@ MMAP = {"act_indices", "act_data", "sum_prod", "cofire", "decoder"}
 
 def model_dims(manifest: Manifest, index: int) -> Dims:
     m = manifest.models[index]
-    return Dims(m.n_features, manifest.vocab_size, m.n_examples, manifest.n_aligned_examples)
+    # act_* hold n_sample_examples rows when the build sampled the aligned examples
+    stored = manifest.n_sample_examples if manifest.n_sample_examples is not None else manifest.n_aligned_examples
+    return Dims(m.n_features, manifest.vocab_size, m.n_examples, stored, all_aligned=manifest.n_aligned_examples)
 
 
 def with_nnz(dims: Dims, indptr: np.ndarray) -> Dims:

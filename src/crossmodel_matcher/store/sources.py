@@ -14,7 +14,10 @@ import scipy.sparse as sp
 from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.store.derive import TokenRows, TopExamples
 
-__all__ = ["ActivationStream", "CsrStream", "InputError", "ModelSource", "block_rows", "sparsify_block"]
+__all__ = [
+    "ActivationStream", "CsrStream", "InputError", "ModelSource", "block_rows", "check_dense_block",
+    "sparsify_block",
+]
 
 BLOCK_BYTES = 256 << 20
 """Dense bytes a reader puts in one block (rows x features x 4)."""
@@ -32,14 +35,25 @@ class ActivationStream(Protocol):
         ...
 
 
-def block_rows(n_features: int, multiple: int = 1) -> int:
-    """Rows per block so that a dense block stays near BLOCK_BYTES (a multiple of `multiple`)."""
-    rows = max(1, BLOCK_BYTES // (4 * max(1, n_features)))
+def block_rows(n_features: int, multiple: int = 1, block_bytes: int | None = None) -> int:
+    """Rows per block so that a dense block stays near `block_bytes` (default BLOCK_BYTES),
+    a multiple of `multiple`."""
+    rows = max(1, (block_bytes or BLOCK_BYTES) // (4 * max(1, n_features)))
     return max(multiple, rows // multiple * multiple)
 
 
 def sparsify_block(block: np.ndarray, where: str) -> sp.csr_matrix:
     """A dense block, checked (finite, non-negative), as a CSR of its positive entries."""
+    check_dense_block(block, where)
+    rows, cols = np.nonzero(block > 0)
+    data = block[rows, cols].astype(np.float32)
+    indptr = np.zeros(block.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=block.shape[0]), out=indptr[1:])
+    return sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=block.shape)
+
+
+def check_dense_block(block: np.ndarray, where: str) -> None:
+    """InputError unless the block is floating point, finite and non-negative."""
     if block.dtype.kind != "f":
         raise InputError(f"{where}: dtype {block.dtype}; activations must be floating point (float32)")
     if block.size:
@@ -54,11 +68,6 @@ def sparsify_block(block: np.ndarray, where: str) -> sp.csr_matrix:
                 f"{where}: negative activation {float(lo):.4g}; SAE activations are >= 0 "
                 "(store post-ReLU activations, not pre-activations)"
             )
-    rows, cols = np.nonzero(block > 0)
-    data = block[rows, cols].astype(np.float32)
-    indptr = np.zeros(block.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=block.shape[0]), out=indptr[1:])
-    return sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=block.shape)
 
 
 @dataclass

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from crossmodel_matcher.errors import InputError
-from crossmodel_matcher.store.activation_stream import block_rows, sparsify_block
+from crossmodel_matcher.store.sources import block_rows, check_dense_block, sparsify_block
 from crossmodel_matcher.store.tables_reader import TopTable, float_column, int_column, read_table, require
 from crossmodel_matcher.store.vocab_reader import IdVocab, LocalTokens
 
@@ -136,19 +136,54 @@ class ZarrBatchStream:
         self.n_examples = sum(b.n_rows for b in batches)
 
     def blocks(self) -> Iterator[tuple[int, sp.csr_matrix]]:
+        for row0, block, where in self._read(0, None):
+            yield row0, sparsify_block(block, where)
+
+    def dense_blocks(self, start: int = 0, block_bytes: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Checked dense float32 blocks from row `start` on (what a streamed build reads)."""
+        for row0, block, where in self._read(start, block_bytes):
+            check_dense_block(block, where)
+            yield row0, block
+
+    def _read(self, start: int, block_bytes: int | None) -> Iterator[tuple[int, np.ndarray, str]]:
         row0 = 0
         for b in self.batches:
-            step = block_rows(self.n_features, int(b.array.chunks[0]))
-            for lo in range(0, b.n_rows, step):
+            if row0 + b.n_rows <= start:
+                row0 += b.n_rows
+                continue
+            chunk = int(b.array.chunks[0])
+            step = block_rows(self.n_features, chunk, block_bytes)
+            first = max(0, start - row0) // chunk * chunk
+            for lo in range(first, b.n_rows, step):
                 hi = min(b.n_rows, lo + step)
                 try:
-                    block = np.asarray(b.array[lo:hi])
+                    block = np.asarray(b.array[lo:hi], dtype=np.float32)
                 except Exception as exc:  # zarr and its codecs raise many kinds on corrupt chunks
                     raise InputError(
-                        f"{b.path}: rows {lo}..{hi - 1} unreadable ({exc}); the batch is corrupt"
+                        f"{b.path}: rows {lo}..{hi - 1} (chunks {lo // chunk}..{(hi - 1) // chunk} along "
+                        f"the rows) unreadable ({exc}); the batch is corrupt, re-export it"
                     ) from None
-                yield row0 + lo, sparsify_block(block, f"{b.path}, rows {lo}..{hi - 1}")
+                yield row0 + lo, block, f"{b.path}, rows {lo}..{hi - 1}"
             row0 += b.n_rows
+
+
+def _check_chunks(path: Path, arr) -> None:
+    """InputError naming the first missing chunk: zarr would read it silently as zeros."""
+    from zarr.core.sync import sync
+
+    if arr.nchunks_initialized >= arr.nchunks:
+        return
+    grid = [range((s + c - 1) // c) for s, c in zip(arr.shape, arr.chunks)]
+    prefix = f"{arr.path}/" if getattr(arr, "path", "") else ""
+    for i in grid[0]:
+        for j in grid[1]:
+            key = prefix + arr.metadata.encode_chunk_key((i, j))
+            if not sync(arr.store.exists(key)):
+                lo = i * arr.chunks[0]
+                raise InputError(
+                    f"{path}: chunk {key!r} (rows {lo}..{min(arr.shape[0], lo + arr.chunks[0]) - 1}) is "
+                    "missing, and would read as zeros; the batch is incomplete, copy or re-export it"
+                )
 
 
 def _open_zarr(path: Path):
@@ -181,6 +216,7 @@ def read_efficient_store(
             raise InputError(
                 f"{zpath}: shape {arr.shape} dtype {arr.dtype}; expected float32 [samples, features]"
             )
+        _check_chunks(zpath, arr)
         if n_features is None:
             n_features = int(arr.shape[1])
         elif arr.shape[1] != n_features:
