@@ -111,6 +111,8 @@ SHORTLIST_SIZE = MAX_TOP_N
 """Candidates kept per feature for find_matches by match_score (matcher/shortlists.py)."""
 SHORTLIST_TIE_MARGIN = 1e-9
 """A query's k-th score must beat its shortlist's first left-out score by this much."""
+POOL_CACHE_FEATURES = 4096
+"""Features whose relation pool (matcher/relate.py: pool_ids) a matcher keeps, most recent first."""
 
 # ---- sizes of report lists ----------------------------------------------------------------
 MATCH_SHARED_TOKENS = 15  # shared tokens listed per match

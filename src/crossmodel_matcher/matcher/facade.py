@@ -4,7 +4,7 @@ nothing is set later and nothing calls back into the façade."""
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from crossmodel_matcher.rules import (
     MATCH_SHARED_TOKENS,
     MAX_BATCH,
     MAX_TOP_N,
+    POOL_CACHE_FEATURES,
     RANK_KEYS,
     check_range,
 )
@@ -70,6 +71,13 @@ class Matcher:
         self.alignment: Alignment = load_or_build(pair, where, plain.find_decomposition, progress)
         self._decomposer = Decomposer(pair, self.candidate_scores, self.evidence)
         self.shortlists: Shortlists = shortlists.load_or_build(pair, where)
+        self._pool = lru_cache(maxsize=POOL_CACHE_FEATURES)(self._pool_of)
+
+    def _pool_of(self, model: str, feature: int) -> np.ndarray:
+        """The relation pool of a feature (relate.pool_ids): a function of the feature alone."""
+        ids = pool_ids(self.pair, self.model(model), feature)
+        ids.flags.writeable = False
+        return ids
 
     # ---- the pieces every query shares ----------------------------------------------------
     def model(self, name: str) -> ModelTables:
@@ -171,7 +179,7 @@ class Matcher:
         """Scores of the ranked candidates and of the relation pool (relate.pool_ids), and the
         top_n positions: counterparts first (same, then parent, child or part-of-polysemantic),
         each group by `rank_by` (ties: lower id)."""
-        ids = np.union1d([cs.target_id(int(i)) for i in order], pool_ids(self.pair, src, f))
+        ids = np.union1d([cs.target_id(int(i)) for i in order], self._pool(src.name, f))
         cs = self.candidate_scores(src, f, ids)
         key, pos = cs.ranking(rank_by), np.arange(len(ids))
         p = cs.p_values(pos)
