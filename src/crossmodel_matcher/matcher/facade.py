@@ -142,7 +142,10 @@ class Matcher:
         if rank_by not in RANK_KEYS:
             raise MatcherInputError(f"rank_by={rank_by!r} is not one of {', '.join(RANK_KEYS)}")
         tgt = self.pair.other(src.name)
-        cs, order = shortlists.ranked(self.pair, self.shortlists, self.candidate_scores, src, f, rank_by, top_n)
+        pool = self._pool(src.name, f) if self.pair.has_activations else None
+        cs, order = shortlists.ranked(
+            self.pair, self.shortlists, self.candidate_scores, src, f, rank_by, top_n, also=pool
+        )
         if self.pair.has_activations:
             cs, order = self._counterparts_first(src, f, cs, order, rank_by, top_n)
         matches = self._ranked(src, f, tgt, cs, order)
@@ -180,15 +183,17 @@ class Matcher:
         top_n positions: counterparts first (same, then parent, child or part-of-polysemantic),
         each group by `rank_by` (ties: lower id)."""
         ids = np.union1d([cs.target_id(int(i)) for i in order], self._pool(src.name, f))
-        cs = self.candidate_scores(src, f, ids)
-        key, pos = cs.ranking(rank_by), np.arange(len(ids))
+        pos = _positions(cs, ids)
+        if pos is None:  # not all scored yet: score these (every signal is per candidate)
+            cs, pos = self.candidate_scores(src, f, ids), np.arange(len(ids))
+        key = cs.ranking(rank_by)[pos]
         p = cs.p_values(pos)
         codes = cs.relations.codes(pos, p)
         tier = np.where(codes == rel.SAME, 0, np.where(np.isin(codes, (rel.PARENT, rel.CHILD)), 1, 2))
         if not src.dead[f]:
             poly = np.array([self.alignment.in_polysemantic(src.name, f, int(t)) for t in ids], dtype=bool)
             tier = np.where(poly & (p < CHANCE_ALPHA), 1, tier)
-        return cs, np.lexsort((ids, -key, tier))[:top_n]
+        return cs, pos[np.lexsort((ids, -key, tier))[:top_n]]
 
     def _ranked(
         self, src: ModelTables, f: int, tgt: ModelTables, cs: CandidateScores, order: np.ndarray
@@ -304,3 +309,13 @@ class Matcher:
 
 
 __all__ = ["Matcher"]
+
+
+def _positions(cs: CandidateScores, ids: np.ndarray) -> np.ndarray | None:
+    """Positions of target ids `ids` in `cs`, or None where `cs` did not score them all."""
+    if cs.target_ids is None:  # every candidate: position i is feature i
+        return ids.astype(np.int64)
+    at = np.minimum(np.searchsorted(cs.target_ids, ids), len(cs.target_ids) - 1)
+    if len(cs.target_ids) and bool(np.all(np.diff(cs.target_ids) > 0)) and np.array_equal(cs.target_ids[at], ids):
+        return at
+    return None

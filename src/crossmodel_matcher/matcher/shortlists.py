@@ -130,20 +130,23 @@ def load_or_build(pair: PairTables, pair_dir: Path | None) -> Shortlists:
 
 def ranked(
     pair: PairTables, lists: Shortlists | None, score, src: ModelTables, feature: int, rank_by: str,
-    top_n: int,
+    top_n: int, also: np.ndarray | None = None,
 ) -> tuple[CandidateScores, np.ndarray]:
     """Scores (from `score(src, feature, targets=None)`) and the positions of the best `top_n`
     (ties: lower id first), best first.
 
-    Ranked by match_score, only the feature's shortlist is scored when its edge is clear;
-    otherwise (another rank key, ties at the edge, no lists) every candidate is.
+    Ranked by match_score, only the feature's shortlist is scored when its edge is clear
+    (with the ids `also`, scored beside it for the caller, in one pass); otherwise (another rank
+    key, ties at the edge, no lists) every candidate is.
     """
     k = min(top_n, pair.other(src.name).n_features)
     got = lists.shortlist(src.name, feature, k) if lists is not None and rank_by == "match_score" else None
     if got is not None:
         ids, cut = got
-        cs = score(src, feature, ids)
-        order = np.lexsort((ids, -cs.match))[:k]
+        scored = np.union1d(ids, also).astype(np.int64) if also is not None else np.asarray(ids, dtype=np.int64)
+        cs = score(src, feature, scored)
+        at = np.searchsorted(scored, ids) if also is not None else np.arange(len(ids))
+        order = at[np.lexsort((ids, -cs.match[at]))[:k]]
         if len(order) == k and cs.match[order[-1]] > cut + SHORTLIST_TIE_MARGIN:
             return cs, order
     cs = score(src, feature)
