@@ -51,9 +51,12 @@ class CandidateScores:
     def p_values(self, idx: np.ndarray | int) -> np.ndarray:
         """Best-of-N p-values at candidate positions `idx`; each is computed once per query."""
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
-        todo = np.unique(idx[np.isnan(self._p[idx])])
-        if len(todo):
-            self._p[todo] = self._chance(todo)
+        known = self._p[idx]
+        missing = np.isnan(known)
+        if not missing.any():
+            return known
+        todo = np.unique(idx[missing])
+        self._p[todo] = self._chance(todo)
         return self._p[idx]
 
     def target_id(self, idx: int) -> int:
