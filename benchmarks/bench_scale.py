@@ -9,7 +9,7 @@ cached), and the ratio of build time to the dense-matmul bound: two fp32 GEMMs (
 products, co-fire counts) over the aligned examples, timed in this same run.
 
     python benchmarks/bench_scale.py --examples 100000 [--json PATH] [--sample-examples N]
-        [--memory-budget 6G] [--device cpu] [--cache DIR] [--max-examples N] [--reuse-chunks]
+        [--memory-limit SIZE] [--device cpu] [--cache DIR] [--max-examples N] [--reuse-chunks]
 
 `--reuse-chunks` (used for 843,000 on 2 shared cores): ultra's batches after the first link
 to the first batch's compressed chunks, so the store is written in minutes; the reader
@@ -63,7 +63,8 @@ def run_build(store: Path, out: Path, args) -> dict:
         sys.executable, "-m", "crossmodel_matcher", "build", "--out", str(out), "--force", "--json",
         "--vocab", str(store / "vocab.json"), "--weapon-vocab", str(store / "weapon_vocab.json"),
         "--model", f"full:splatnlp-acts={store / 'full'}", "--model", f"ultra:splatnlp-acts={store / 'ultra'}",
-        "--sample-examples", str(args.sample_examples), "--memory-budget", args.memory_budget,
+        "--sample-examples", str(args.sample_examples),
+        *(["--memory-limit", args.memory_limit] if args.memory_limit else []),
         "--device", args.device,
     ]
     if args.max_examples:
@@ -90,7 +91,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=100_000)
     ap.add_argument("--sample-examples", type=int, default=DEFAULT_SAMPLE_EXAMPLES)
-    ap.add_argument("--memory-budget", default="6G")
+    ap.add_argument("--memory-limit", help="the build's --memory-limit (default: the build's default)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--max-examples", type=int)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "crossmodel-matcher-bench")

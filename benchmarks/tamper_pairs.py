@@ -1,7 +1,7 @@
 """Tamper table: damage a copy of a pair in each way tests/fault_cases.py lists, open it as a user
 would (`crossmodel-matcher info`, then `info --verify`) and print what happened.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/tamper_pairs.py              # a generated pair
+    PYTHONPATH=src .venv/bin/python benchmarks/tamper_pairs.py              # a generated, sampled pair
     PYTHONPATH=src .venv/bin/python benchmarks/tamper_pairs.py --pair DIR   # e.g. the demo pair
     ... [--json PATH]
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from crossmodel_matcher.cli import main as cli_main  # noqa: E402
 from crossmodel_matcher.store.manifest import parse_manifest  # noqa: E402
-from tests.fault_cases import cases  # noqa: E402
+from tests.fault_cases import cases, sampled_cases  # noqa: E402
 
 
 def link_copy(src: Path, dst: Path) -> None:
@@ -60,12 +60,17 @@ def run_info(root: Path, verify: bool) -> tuple[str, str]:
     return "TRACEBACK", err.getvalue()[-200:]
 
 
+SAMPLE = 1000
+"""The generated pair keeps a sample of its aligned examples, so it also stores the moments."""
+
+
 def generated_pair(folder: Path) -> Path:
     from tests.kill_helper import make_inputs
 
     models = make_inputs(folder / "inputs", n_examples=4000, widths=(64, 256))
     out = folder / "generated"
-    args = ["build", "--quiet", "--out", str(out)] + [a for m in models for a in ("--model", m)]
+    args = ["build", "--quiet", "--out", str(out), "--sample-examples", str(SAMPLE)]
+    args += [a for m in models for a in ("--model", m)]
     with contextlib.redirect_stdout(io.StringIO()):
         assert cli_main(args) == 0
     return out
@@ -81,10 +86,13 @@ def main() -> int:
     rows = []
     try:
         source = args.pair.resolve() if args.pair else generated_pair(work)
-        names = [m.name for m in parse_manifest(source).models]
-        sizes = {m.name: m.n_features for m in parse_manifest(source).models}
-        narrow, wide = sorted(names, key=lambda n: sizes[n])
-        for case in cases(narrow, wide):
+        manifest = parse_manifest(source)
+        sizes = {m.name: m.n_features for m in manifest.models}
+        narrow, wide = sorted(sizes, key=lambda n: sizes[n])
+        todo = cases(narrow, wide)
+        if manifest.n_sample_examples is not None and manifest.n_sample_examples < manifest.n_aligned_examples:
+            todo += sampled_cases(narrow, wide)  # the moments and the sample of a streamed build
+        for case in todo:
             root = work / "case"
             link_copy(source, root)
             case.apply(root)

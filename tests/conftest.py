@@ -79,6 +79,20 @@ def tiny_pair_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sampled_pair_dir(tmp_path_factory):
+    """A small pair built through the streamed path (SplatNLP zarr stores) keeping a sample:
+    act_* hold 50 of the aligned examples, aligned_{count,sum,sumsq} the moments over all."""
+    from crossmodel_matcher.store.limits import BuildLimits
+    from tests.test_build_fixtures import SHARED_VOCAB
+    from tests.test_build_scale import _streams
+    from tests.test_build_streaming import _sources
+
+    root = tmp_path_factory.mktemp("sampled")
+    limits = BuildLimits(sample_examples=50)
+    return build_pair(SHARED_VOCAB, *_sources(*_streams(root)), root / "pair", progress=False, limits=limits)
+
+
+@pytest.fixture(scope="session")
 def tiny(tiny_pair_dir) -> Matcher:
     return open_pair(tiny_pair_dir)
 

@@ -258,3 +258,52 @@ def cases(narrow: str, wide: str) -> list[Tamper]:
         Tamper("alignment cache: wrong lengths",
                set_cache(lambda d: d["dead"][narrow].append(0), keep_checksum=True), ()),
     ]
+
+
+def _drop_last(arr: np.ndarray) -> np.ndarray:
+    return arr[:-1]
+
+
+def sampled_cases(narrow: str, wide: str) -> list[Tamper]:
+    """Tamper cases for a streamed pair whose act_* hold a sample of the aligned examples.
+
+    Such a pair also stores each model's moments over all aligned examples
+    (`array_checks.MOMENT_ARRAYS`); both they and the sample must be refused when damaged.
+    """
+    n, w = f"models/{narrow}", f"models/{wide}"
+    return [
+        # ---- the aligned moments (re-signed: the value and shape checks must catch them)
+        Tamper("sampled aligned_count: NaN", edit_array(f"{n}/aligned_count.npy", lambda a: _set_cell(a, np.nan)),
+               ("aligned_count.npy", "NaN")),
+        Tamper("sampled aligned_count: negative", edit_array(f"{w}/aligned_count.npy", lambda a: _set_cell(a, -1.0)),
+               ("aligned_count.npy", "-1.0")),
+        Tamper("sampled aligned_count: above aligned",
+               edit_array(f"{w}/aligned_count.npy", lambda a: _set_cell(a, 1e9)), ("aligned_count.npy", "1000000000.0")),
+        Tamper("sampled aligned_sum: NaN", edit_array(f"{w}/aligned_sum.npy", lambda a: _set_cell(a, np.nan)),
+               ("aligned_sum.npy", "NaN")),
+        Tamper("sampled aligned_sum: inf", edit_array(f"{n}/aligned_sum.npy", lambda a: _set_cell(a, np.inf)),
+               ("aligned_sum.npy", "NaN or infinite")),
+        Tamper("sampled aligned_sumsq: negative", edit_array(f"{n}/aligned_sumsq.npy", lambda a: _set_cell(a, -2.0)),
+               ("aligned_sumsq.npy", "-2.0")),
+        Tamper("sampled aligned_sum: one feature short", edit_array(f"{w}/aligned_sum.npy", _drop_last),
+               ("aligned_sum.npy", "shape")),
+        Tamper("sampled aligned_sumsq: 2-D", edit_array(f"{n}/aligned_sumsq.npy", lambda a: a.reshape(-1, 1)),
+               ("aligned_sumsq.npy", "shape")),
+        Tamper("sampled aligned_count: float32 dtype",
+               edit_array(f"{n}/aligned_count.npy", lambda a: a.astype(np.float32)), ("aligned_count.npy", "float32")),
+        Tamper("sampled aligned_sumsq.npy: deleted", delete(f"{w}/aligned_sumsq.npy"), ("aligned_sumsq.npy", "missing")),
+        Tamper("sampled aligned_count.npy: truncated", truncate(f"{n}/aligned_count.npy"), ("aligned_count.npy", "bytes")),
+        Tamper("sampled moments unlisted", edit_manifest(lambda m: m["files"].pop(f"{w}/aligned_sum.npy")),
+               ("pair.json", "aligned_sum.npy")),
+        # ---- the sampled activations
+        Tamper("sample act_data: NaN", edit_array(f"{w}/act_data.npy", lambda a: _set_cell(a, np.nan)),
+               ("act_data.npy", "NaN")),
+        Tamper("sample act_indices: past the sample",
+               edit_array(f"{n}/act_indices.npy", lambda a: _set_cell(a, a.max() + 1000)), ("act_indices.npy", "outside")),
+        Tamper("sample act_indptr: one entry short", edit_array(f"{w}/act_indptr.npy", _drop_last),
+               ("act_indptr.npy", "shape")),
+        Tamper("sample act_data.npy: truncated", truncate(f"{n}/act_data.npy"), ("act_data.npy", "bytes")),
+        Tamper("sample: n_sample above n_aligned",
+               edit_manifest(lambda m: m.update(n_sample_examples=m["n_aligned_examples"] + 1)),
+               ("pair.json", "n_sample_examples")),
+    ]

@@ -18,7 +18,8 @@ from crossmodel_matcher.store.checkpoint import HeldRows, state_dir_for
 from crossmodel_matcher.store.cross_stats import BlockedCross
 from crossmodel_matcher.store.format import load_pair
 from crossmodel_matcher.store.ingest import build_pair_tables
-from crossmodel_matcher.store.limits import BuildLimits, parse_size
+from crossmodel_matcher.store.limits import BuildLimits
+from crossmodel_matcher.store.memory_budget import parse_size
 from crossmodel_matcher.store.splatnlp_reader import read_efficient_store
 from crossmodel_matcher.store.stream_build import sample_positions
 from crossmodel_matcher.store.vocab_reader import read_id_vocab
@@ -162,13 +163,14 @@ def test_corrupt_zarr_chunk_names_the_batch_and_rows(tmp_path):
 
 def test_limits_parse_and_reach_the_manifest(tmp_path):
     assert parse_size("8G") == 8 << 30 and parse_size("512M") == 512 << 20 and parse_size("6GiB") == 6 << 30
-    with pytest.raises(ValueError, match="memory size"):
+    with pytest.raises(ValueError, match="memory limit 'lots'"):
         parse_size("lots")
-    lim = BuildLimits(max_examples=200, sample_examples=50, memory_budget=2 << 30)
+    lim = BuildLimits(max_examples=200, sample_examples=50, memory_limit=2 << 30)
+    assert lim.block_size() == (2 << 30) // 48  # the one limit also sizes the blocks
     out = build_pair(SHARED_VOCAB, *_sources(*_streams(tmp_path)), tmp_path / "p", progress=False, limits=lim)
     manifest = json.loads((out / "pair.json").read_text())
     assert manifest["build_limits"] == {"max_examples": 200, "sample_examples": 50,
-                                        "memory_budget": 2 << 30, "device": "cpu"}
+                                        "memory_limit": 2 << 30, "device": "cpu"}
     assert manifest["n_sample_examples"] == 50
     assert all(m["n_examples"] == 200 for m in manifest["models"])
     pair = load_pair(out)
@@ -190,22 +192,3 @@ def test_streamed_reports_equal_in_memory_reports(tmp_path):
                 assert x.evidence.match_score == pytest.approx(y.evidence.match_score, abs=1e-5)
             da, db = m1.find_decomposition(model, f), m2.find_decomposition(model, f)
             assert (da.verdict, da.part_ids) == (db.verdict, db.part_ids)
-
-
-@pytest.mark.parametrize(
-    ("name", "value"), [("aligned_count", -1.0), ("aligned_count", 1e9), ("aligned_sum", np.nan), ("aligned_sumsq", -2.0)]
-)
-def test_tampered_moments_of_a_sampled_pair_are_refused(tmp_path, name, value):
-    from crossmodel_matcher.errors import PairFormatError
-    from tests.fault_cases import edit_array
-
-    lim = BuildLimits(sample_examples=50)
-    out = build_pair(SHARED_VOCAB, *_sources(*_streams(tmp_path)), tmp_path / "p", progress=False, limits=lim)
-    load_pair(out)  # intact: loads
-
-    def poke(a):
-        a[0] = value
-
-    edit_array(f"models/ultra/{name}.npy", poke)(out)
-    with pytest.raises(PairFormatError, match=f"{name}.npy"):
-        load_pair(out)

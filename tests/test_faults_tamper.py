@@ -14,9 +14,10 @@ from crossmodel_matcher.errors import PairFormatError
 from crossmodel_matcher.matcher.alignment_cache import CACHE_NAME
 from crossmodel_matcher.pair_source import open_pair
 from crossmodel_matcher.store.format import load_pair
-from tests.fault_cases import cases
+from tests.fault_cases import cases, sampled_cases
 
 CASES = cases("narrow", "wide")
+SAMPLED_CASES = sampled_cases("full", "ultra")  # on `sampled_pair_dir`: a streamed build keeping a sample
 
 
 @pytest.fixture
@@ -46,6 +47,21 @@ def test_tampered_pair_is_refused_in_one_line(case, copy_of, capsys):
         assert line.startswith("error: ") and "\n" not in line, err
         for text in case.expect:
             assert text in line, f"{text!r} not in: {line}"
+
+
+@pytest.mark.parametrize("case", SAMPLED_CASES, ids=lambda c: c.name)
+def test_tampered_sampled_pair_is_refused_in_one_line(case, sampled_pair_dir, tmp_path, capsys):
+    root = tmp_path / "pair"
+    shutil.copytree(sampled_pair_dir, root)
+    assert run_info(root, capsys, False)[0] == 0  # intact: opens
+    case.apply(root)
+    code, err = run_info(root, capsys, False)
+    assert "Traceback" not in err
+    assert code == 2, f"accepted silently: {err}"
+    line = err.strip()
+    assert line.startswith("error: ") and "\n" not in line, err
+    for text in case.expect:
+        assert text in line, f"{text!r} not in: {line}"
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.expect], ids=lambda c: c.name)
@@ -87,8 +103,9 @@ def test_every_array_value_check_is_exercised():
     from crossmodel_matcher.store.array_checks import MOMENT_ARRAYS, SPECS
 
     named = " ".join(c.name for c in CASES)
-    skip = ("decoder", *MOMENT_ARRAYS)  # moments of sampled pairs: tests/test_build_scale.py
-    missing = [k for k in SPECS if k not in skip and k not in named.replace("cross/", "")]
+    missing = [k for k in SPECS if k not in ("decoder", *MOMENT_ARRAYS) and k not in named.replace("cross/", "")]
+    sampled = " ".join(c.name for c in SAMPLED_CASES)
+    missing += [k for k in (*MOMENT_ARRAYS, "act_data", "act_indices", "act_indptr") if k not in sampled]
     assert missing == []
 
 

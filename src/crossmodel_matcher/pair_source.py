@@ -46,7 +46,6 @@ def build_pair(
     extra_manifest: dict | None = None,
     limits: BuildLimits | None = None,
     report: dict | None = None,
-    memory_limit: str | int | None = None,
 ) -> Path:
     """Build tables from two sources and write the pair directory atomically.
 
@@ -69,7 +68,7 @@ def build_pair(
         if limits.state_dir is None:
             limits = dataclasses.replace(limits, state_dir=state_dir_for(out_dir))
         extra_manifest = {**(extra_manifest or {}), "build_limits": limits.manifest()}
-    pair = build_pair_tables(vocab, source_a, source_b, description, progress, limits, memory_limit)
+    pair = build_pair_tables(vocab, source_a, source_b, description, progress, limits)
     if report is not None:
         report.update(getattr(pair, "build_report", None) or {})
     matcher = Matcher(pair, progress=progress)
@@ -100,7 +99,6 @@ def build_pair_from_inputs(
     overwrite: bool = False,
     progress: bool = True,
     limits: BuildLimits | None = None,
-    memory_limit: str | int | None = None,
     allow_unused_width: bool = False,
 ) -> BuildSummary:
     """Read, check and map both models' inputs, then build and write the pair atomically.
@@ -119,7 +117,7 @@ def build_pair_from_inputs(
     except memory_budget.MemoryBudgetError as exc:
         raise InputError(str(exc)) from None
     report: dict = {}
-    build_pair(shared, sources[0], sources[1], out, description, progress, manifest, limits, report, memory_limit)
+    build_pair(shared, sources[0], sources[1], out, description, progress, manifest, limits, report)
     summary = build_summary(out, sources, time.perf_counter() - t0)
     summary.notes += width_notes
     summary.build_report = report

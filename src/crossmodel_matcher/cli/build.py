@@ -66,12 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace an existing pair at --out")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument(
-        "--memory-limit",
-        metavar="SIZE",
-        help="refuse builds planned to need more memory than this (e.g. 8G; default: half the "
-        "machine's memory, or $CROSSMODEL_MATCHER_MEMORY_LIMIT)",
-    )
-    parser.add_argument(
         "--allow-unused-width",
         action="store_true",
         help="build even when a declared width is far beyond the largest feature id in the data",
@@ -80,15 +74,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    from crossmodel_matcher.store.limits import DEFAULT_MEMORY_BUDGET_TEXT, DEFAULT_SAMPLE_EXAMPLES
+    from crossmodel_matcher.rules import MEMORY_DEFAULT_SHARE
+    from crossmodel_matcher.store.limits import DEFAULT_SAMPLE_EXAMPLES
+    from crossmodel_matcher.store.memory_budget import LIMIT_ENV, LIMIT_OPTION
 
     parser.add_argument("--max-examples", type=int, metavar="N",
                         help="read at most the first N activation rows of each model")
     parser.add_argument("--sample-examples", type=int, default=DEFAULT_SAMPLE_EXAMPLES, metavar="N",
                         help="aligned examples whose activations the pair keeps for find_decomposition "
                         "(a hash-of-key sample; default %(default)s)")
-    parser.add_argument("--memory-budget", default=DEFAULT_MEMORY_BUDGET_TEXT, metavar="SIZE",
-                        help="memory a streamed build aims to stay under, e.g. 8G (default %(default)s)")
+    parser.add_argument(LIMIT_OPTION, dest="memory_limit", metavar="SIZE",
+                        help="memory the build may use, e.g. 8G: a build whose estimated allocations "
+                        "exceed it is refused, and a streamed build sizes its blocks of rows to stay "
+                        f"well under it (default ${LIMIT_ENV}, else {MEMORY_DEFAULT_SHARE:.0%}% of "
+                        "this machine's memory)")
+    # The name an earlier release used for the block sizing: same option, kept so commands work.
+    parser.add_argument("--memory-budget", dest="memory_limit", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                         help="where a streamed build's block products run (default %(default)s)")
 
@@ -96,14 +97,15 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
 def limits_from_args(args: argparse.Namespace):
     """The build limits the options ask for (InputError naming the option on a bad value)."""
     from crossmodel_matcher.errors import InputError
-    from crossmodel_matcher.store.limits import BuildLimits, parse_size
+    from crossmodel_matcher.store.limits import BuildLimits
+    from crossmodel_matcher.store.memory_budget import LIMIT_OPTION, parse_size
 
     try:
-        budget = parse_size(args.memory_budget)
+        limit = None if args.memory_limit is None else parse_size(args.memory_limit)
     except ValueError as exc:
-        raise InputError(f"--memory-budget: {exc}") from None
+        raise InputError(f"{LIMIT_OPTION}: {exc}") from None
     try:
-        return BuildLimits(args.max_examples, args.sample_examples, budget, args.device)
+        return BuildLimits(args.max_examples, args.sample_examples, limit, args.device)
     except ValueError as exc:
         option = str(exc).split("=")[0].replace("_", "-")
         raise InputError(f"--{option}: {exc}") from None
@@ -140,16 +142,6 @@ def parse_model(text: str):
     return ModelInputs(name=name, **values)
 
 
-def _limit(text: str | None) -> int | None:
-    from crossmodel_matcher.errors import InputError
-    from crossmodel_matcher.store.memory_budget import parse_size
-
-    try:
-        return None if text is None else parse_size(text)
-    except ValueError as exc:
-        raise InputError(f"--memory-limit: {exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from crossmodel_matcher.cli.errors import fail
     from crossmodel_matcher.errors import InputError
@@ -167,7 +159,6 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.force,
             progress=not args.quiet,
             limits=limits,
-            memory_limit=_limit(args.memory_limit),
             allow_unused_width=args.allow_unused_width,
         )
     except InputError as exc:

@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     manifest = read_manifest(pair_dir)
     # How the pair was built: the sample behind find_decomposition, the user's limits.
     info["n_sample_examples"] = manifest.get("n_sample_examples") or info["n_aligned_examples"]
-    info["build_limits"] = manifest.get("build_limits")
+    limits = manifest.get("build_limits")
+    if isinstance(limits, dict) and "memory_budget" in limits:  # built before the one memory limit
+        limits = {("memory_limit" if k == "memory_budget" else k): v for k, v in limits.items()}
+    info["build_limits"] = limits
     print(json.dumps(info, indent=2))
     return 0

@@ -128,13 +128,12 @@ def build_pair_tables(
     description: str = "",
     progress: bool = True,
     limits: BuildLimits | None = None,
-    memory_limit: str | int | None = None,
 ) -> PairTables:
     """Derive both models' tables and their cross statistics from raw sources.
 
     What the build will allocate is estimated first and refused (InputError naming the field
-    that sizes it) above the memory budget (`store.memory_budget`). A source that streams its
-    activations takes the streamed build (`store.stream_build`), bounded by `limits`.
+    that sizes it) above `limits.memory_limit` (see `store.memory_budget`). A source that
+    streams its activations takes the streamed build (`store.stream_build`), bounded by `limits`.
     """
     say = step_reporter("build", progress)
     if source_a.name == source_b.name:
@@ -142,7 +141,9 @@ def build_pair_tables(
     for src in (source_a, source_b):
         _check_source(src, len(vocab))
     try:
-        memory_budget.require_within(memory_budget.build_needs((source_a, source_b), len(vocab)), memory_limit)
+        limits = limits or BuildLimits()
+        needs = memory_budget.build_needs((source_a, source_b), len(vocab))
+        memory_budget.require_within(needs, limits.memory_limit, source=limits.memory_source)
     except memory_budget.MemoryBudgetError as exc:
         raise InputError(str(exc)) from None
     if source_a.activation_stream is not None or source_b.activation_stream is not None:

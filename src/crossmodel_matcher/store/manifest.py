@@ -92,6 +92,15 @@ class Manifest(BaseModel):
             raise ValueError(f"models: the two models need different names (both {a.name!r})")
         return self
 
+    @model_validator(mode="after")
+    def _sample_within_aligned(self) -> Manifest:
+        if self.n_sample_examples is not None and self.n_sample_examples > self.n_aligned_examples:
+            raise ValueError(
+                f"n_sample_examples ({self.n_sample_examples}) exceeds n_aligned_examples "
+                f"({self.n_aligned_examples}): a sample is drawn from the aligned examples"
+            )
+        return self
+
     def model_named(self, name: str) -> ModelEntry:
         return next(m for m in self.models if m.name == name)
 

@@ -2,9 +2,11 @@
 
 Every allocation whose size a user controls (a declared width, a shape in a file header,
 a vocabulary) is estimated here first. Above the budget the build (or the load) is refused
-with one line naming the field, the size it would take and the limit. The budget is
-`DEFAULT_SHARE` of the machine's physical memory unless `--memory-limit` or
-$CROSSMODEL_MATCHER_MEMORY_LIMIT sets it (`8G`, `512M`, `1.5T` or plain bytes).
+with one line naming the field, the size it would take and the limit. The limit is the
+project's one memory setting: `DEFAULT_SHARE` of the machine's physical memory unless
+`build --memory-limit` (hidden alias `--memory-budget`) or $CROSSMODEL_MATCHER_MEMORY_LIMIT
+sets it (`8G`, `512M`, `1.5T` or plain bytes, parsed by `parse_size`). The same value sizes a
+streamed build's blocks of rows (`store.limits.BuildLimits`) and is recorded in its manifest.
 
 Also here: a declared width far beyond the largest feature id the data uses (an npz whose
 `shape` claims 10^6 features with data in 24 columns) is refused unless confirmed.
@@ -44,10 +46,14 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
+LIMIT_OPTION = "--memory-limit"
+"""The build option that sets the limit; `--memory-budget` is its hidden alias."""
+
+
 def memory_limit(override: str | int | None = None) -> tuple[int, str]:
-    """The budget in bytes and where it came from (for the error message)."""
+    """The limit in bytes and where it came from (for the error message)."""
     if override is not None:
-        return (override if isinstance(override, int) else parse_size(override)), "--memory-limit"
+        return (override if isinstance(override, int) else parse_size(override)), LIMIT_OPTION
     env = os.environ.get(LIMIT_ENV)
     if env:
         return parse_size(env), f"${LIMIT_ENV}"
@@ -87,16 +93,22 @@ def cross_needs(fa: int, fb: int, field: str, building: bool) -> list[Need]:
     return [Need(f"cross statistics ({fa:,} x {fb:,} features)", field, per_cell * fa * fb)]
 
 
-def require_within(needs: list[Need], limit: int | str | None = None, raise_with: str = "") -> int:
-    """Total planned bytes; MemoryBudgetError naming the largest need when over the budget."""
+def require_within(
+    needs: list[Need], limit: int | str | None = None, raise_with: str = "", source: str = ""
+) -> int:
+    """Total planned bytes; MemoryBudgetError naming the largest need when over the limit.
+
+    `source` says where a given `limit` came from (default: the option).
+    """
     total = sum(n.bytes for n in needs)
-    budget, source = memory_limit(limit)
+    budget, found = memory_limit(limit)
+    source = source or found
     if total > budget:
         top = max(needs, key=lambda n: n.bytes)
         raise MemoryBudgetError(
             f"{top.field}: would need about {human(total)} of memory ({top.what}: {human(top.bytes)}), "
             f"over the limit of {human(budget)} ({source}); check that field, or raise the limit "
-            f"with {raise_with or f'--memory-limit or ${LIMIT_ENV}'}"
+            f"with {raise_with or f'{LIMIT_OPTION} or ${LIMIT_ENV}'}"
         )
     return total
 

@@ -20,6 +20,7 @@ from crossmodel_matcher.store.array_checks import (
     ACTIVATION_ARRAYS,
     CROSS_ARRAYS,
     MODEL_ARRAYS,
+    MOMENT_ARRAYS,
     Dims,
     shape_problem,
     value_problem,
@@ -64,6 +65,19 @@ def _check_entry(root: Path, manifest: Manifest, rel: str, name: str, dims: Dims
         )
 
 
+def _check_moments(root: Path, manifest: Manifest, name: str, has_acts: bool) -> None:
+    """A model whose act_* hold a sample lists all its moments over the aligned examples."""
+    listed = [f"models/{name}/{k}.npy" in manifest.files for k in MOMENT_ARRAYS]
+    sampled = manifest.n_sample_examples is not None and manifest.n_sample_examples < manifest.n_aligned_examples
+    if (any(listed) or (sampled and has_acts)) and not all(listed):
+        missing = [k for k, ok in zip(MOMENT_ARRAYS, listed) if not ok]
+        raise PairFormatError(
+            f"{_where(root)}: model {name!r} lacks models/{name}/{missing[0]}.npy in 'files' "
+            f"(a pair whose activations are a sample stores all of {', '.join(MOMENT_ARRAYS)}); "
+            "rebuild the pair"
+        )
+
+
 def _check_model_layout(root: Path, manifest: Manifest, index: int) -> bool:
     """Check one model's entries; whether it has aligned activations."""
     meta = manifest.models[index]
@@ -78,7 +92,8 @@ def _check_model_layout(root: Path, manifest: Manifest, index: int) -> bool:
             f"{_where(root)}: model {meta.name!r} lists only some of {', '.join(ACTIVATION_ARRAYS)}; "
             "rebuild the pair"
         )
-    for name in (*MODEL_ARRAYS, "decoder", "act_indptr"):
+    _check_moments(root, manifest, meta.name, all(acts))
+    for name in (*MODEL_ARRAYS, "decoder", "act_indptr", *MOMENT_ARRAYS):
         rel = f"{base}/{name}.npy"
         if rel in manifest.files:
             _check_entry(root, manifest, rel, name, dims)
