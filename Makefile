@@ -10,7 +10,7 @@ test: setup
 	.venv/bin/python -m pytest
 
 lint: setup
-	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff check src tests benchmarks scripts
 
 bench: setup
 	.venv/bin/python benchmarks/bench_core.py

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from crossmodel_matcher.demo import ensure_demo_pair
 from crossmodel_matcher.matcher import Matcher
+from crossmodel_matcher.rules import MAX_UNIQUE_LIMIT
 from crossmodel_matcher.store.format import load_pair
 
 TIMING_KEYS = {"elapsed_ms", "load_ms", "round_trip_ms"}
@@ -50,7 +51,7 @@ def dump(m) -> dict:
             if fm.matches:
                 t = fm.matches[0].target_feature
                 out[f"compare/{key}/{t}"] = m.compare_features(model, f, t).model_dump(mode="json")
-        for off, lim in ((0, 50), (10, 500)):
+        for off, lim in ((0, 50), (10, MAX_UNIQUE_LIMIT)):
             page = m.list_unique_features(model, off, lim)
             out[f"unique/{model}/{off}/{lim}"] = page.model_dump(mode="json")
     return out
