@@ -1,7 +1,7 @@
 """Crash-safe placement of a pair folder, and removal of what killed builds left behind.
 
-Temporary folders carry the writer's pid in their name (`.<out>.tmp-<pid>-XXXX`,
-`.crossmodel-spill-<pid>-XXXX`, `.<out>.old-<pid>`), so the next build can tell a live
+Temporary folders carry the writer's pid in their name (`.<out>.tmp-<pid>-<random>`,
+`.crossmodel-spill-<pid>-<random>`, `.<out>.old-<pid>`), so the next build can tell a live
 writer's folder (left alone) from a dead one's (removed).
 
 Replacing a pair (`--force`) uses Linux's `renameat2(RENAME_EXCHANGE)`: the new folder and
