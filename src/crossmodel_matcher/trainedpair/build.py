@@ -158,6 +158,3 @@ def ensure_trained_pair(
     (out / "truth.json").write_text(truth_path.read_text())
     return out
 
-
-def load_truth(pair_dir: str | Path) -> dict:
-    return json.loads((Path(pair_dir) / "truth.json").read_text())
