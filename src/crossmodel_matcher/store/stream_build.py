@@ -28,7 +28,8 @@ import numpy as np
 from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.progress import progress_bar
 from crossmodel_matcher.store.activation_stream import align_first_rows
-from crossmodel_matcher.store.checkpoint import Checkpoint, HeldRows, state_dir_for
+from crossmodel_matcher.store.checkpoint import Checkpoint, HeldRows
+from crossmodel_matcher.store.cleanup import make_spill_dir
 from crossmodel_matcher.store.cross_stats import BlockedCross
 from crossmodel_matcher.store.limits import BuildLimits
 from crossmodel_matcher.store.sources import ModelSource, stream_of
@@ -184,10 +185,8 @@ class _Run:
         self.align()
         state = self.limits.state_dir
         tmp = state is None
-        if tmp:
-            import tempfile
-
-            state = state_dir_for(tempfile.mkdtemp(prefix=".crossmodel-build-")) / "s"
+        if tmp:  # in a spill folder: removed below, or by remove_stale if this process dies
+            state = make_spill_dir() / "s"
         ck = Checkpoint(state, self.fp)
         try:
             return self._passes(ck)
