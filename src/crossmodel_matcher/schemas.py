@@ -7,7 +7,7 @@ schema an agent sees is generated from this file alone.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,6 +84,7 @@ BANDS_DOC = {
 }
 
 Relation = Literal["same", "parent", "child", "part-of-polysemantic", "related", "none"]
+RELATIONS: tuple[str, ...] = get_args(Relation)
 
 
 class CalibratedBand(StrEnum):

@@ -8,8 +8,6 @@ most distinctive first.
 
 from __future__ import annotations
 
-from typing import get_args
-
 import numpy as np
 
 from crossmodel_matcher.errors import MatcherInputError
@@ -21,9 +19,7 @@ from crossmodel_matcher.rules import (
     RELATION_RULE_DOC,
     check_count,
 )
-from crossmodel_matcher.schemas import PairEvidence, Relation, UniqueFeature, UniqueFeaturesPage
-
-RELATIONS = get_args(Relation)
+from crossmodel_matcher.schemas import RELATIONS, PairEvidence, UniqueFeature, UniqueFeaturesPage
 
 
 def _by_token(m, ids: np.ndarray, token: str) -> np.ndarray:

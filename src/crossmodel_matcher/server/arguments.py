@@ -5,7 +5,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
@@ -21,7 +21,7 @@ from crossmodel_matcher.rules import (
     RANK_KEYS,
     TOP_K_TOKENS,
 )
-from crossmodel_matcher.schemas import Relation
+from crossmodel_matcher.schemas import RELATIONS
 from crossmodel_matcher.store.format import read_manifest
 
 
@@ -95,9 +95,6 @@ def argument_types(shape: PairShape) -> dict[str, Any]:
     """Every tool argument's annotated type, by argument name, for this pair."""
     max_id = max(shape.n_features.values()) - 1
     return {**_core_types(shape, max_id), **_answer_types(shape, max_id), **_figure_types(shape, max_id)}
-
-
-RELATIONS = get_args(Relation)
 
 
 def _answer_types(shape: PairShape, max_id: int) -> dict[str, Any]:
