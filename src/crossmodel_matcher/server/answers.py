@@ -11,11 +11,9 @@ from typing import Annotated, Any, Union
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.types import CallToolResult, TextContent
 from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, Discriminator, RootModel, Tag, ValidationError
 
-from crossmodel_matcher import answers
 from crossmodel_matcher.answer_schemas import (
     AlignmentSummaryAnswer,
     ComparisonBatch,
@@ -191,11 +189,3 @@ def argument_errors(tool: str, exc: ValidationError) -> str:
         else:
             out.append(f"{name}: {err['msg']}")
     return "; ".join(dict.fromkeys(out))
-
-
-def result(structured: dict) -> CallToolResult:
-    """A tool result: the structured answer, and the same JSON without indentation as text."""
-    return CallToolResult(
-        content=[TextContent(type="text", text=answers.compact_json(structured))],
-        structured_content=structured,
-    )
