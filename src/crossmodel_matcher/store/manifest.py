@@ -101,9 +101,6 @@ class Manifest(BaseModel):
             )
         return self
 
-    def model_named(self, name: str) -> ModelEntry:
-        return next(m for m in self.models if m.name == name)
-
 
 def describe_error(exc: ValidationError) -> str:
     """The first validation error as `field 'a.b[0].c' <what is wrong> (got ...)`."""
