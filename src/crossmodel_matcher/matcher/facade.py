@@ -44,7 +44,6 @@ from crossmodel_matcher.schemas import (
     AlignmentSummary,
     ComparisonReport,
     DecompositionReport,
-    Direction,
     FeatureSummary,
     Match,
     MatchReport,
@@ -86,9 +85,6 @@ class Matcher:
     def check_feature(self, model: ModelTables, feature: int, arg: str = "feature") -> int:
         return check_feature(model, feature, arg)
 
-    def direction(self, source: ModelTables, target: ModelTables) -> Direction:
-        return direction(source, target)
-
     def candidate_scores(
         self, source: ModelTables, feature: int, targets: np.ndarray | None = None
     ) -> CandidateScores:
@@ -109,11 +105,8 @@ class Matcher:
         return has_counterpart(source, feature, cs)
 
     shared_tokens = staticmethod(tokens.shared_tokens)
-    only_tokens = staticmethod(tokens.only_tokens)
-    distinctive_tokens = staticmethod(tokens.distinctive_tokens)
     match_reading = staticmethod(readings.match_reading)
     report_reading = staticmethod(readings.report_reading)
-    evidence_record = staticmethod(readings.evidence_record)
 
     # ---- queries ------------------------------------------------------------------------------
     def describe_feature(self, model: str, feature: int, n_tokens: int = DEFAULT_N_TOKENS) -> FeatureSummary:
