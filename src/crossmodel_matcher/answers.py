@@ -144,8 +144,19 @@ def _largest_list(data: dict) -> tuple[dict, str] | None:
 
 def fit(data: dict, budget: int = ANSWER_BUDGET_CHARS) -> dict:
     """`data` (a dumped answer) cut to `budget` characters of compact JSON, saying so."""
-    if len(compact_json(data)) <= budget:
-        return data
+    return fit_text(data, budget)[0]
+
+
+def fit_text(data: dict, budget: int = ANSWER_BUDGET_CHARS) -> tuple[dict, str]:
+    """fit(), with the answer's compact JSON: measured on the way, so serialised once."""
+    text = compact_json(data)
+    if len(text) <= budget:
+        return data, text
+    data = _cut(data, budget)
+    return data, compact_json(data)
+
+
+def _cut(data: dict, budget: int) -> dict:
     data = dict(data)
     data["truncated"] = True
     first = True
@@ -200,15 +211,20 @@ def answer(report: BaseModel | list, response_format: str = "concise") -> dict:
     formats leave out the truncation fields unless the answer was cut. A list of comparisons
     is one batch answer.
     """
+    return answer_text(report, response_format)[0]
+
+
+def answer_text(report: BaseModel | list, response_format: str = "concise") -> tuple[dict, str]:
+    """answer(), with its compact JSON text (the tool result's text block)."""
     if isinstance(report, list):
-        return batch_answer(report, response_format)
+        return batch_answer_text(report, response_format)
     shaped = shape(report, response_format)
     data = _dump(shaped, getattr(shaped, "response_format", None) == "concise")
     data = {k: v for k, v in data.items() if k not in META_DEFAULTS or v != META_DEFAULTS[k]}
-    return fit(data)
+    return fit_text(data)
 
 
-def batch_answer(reports: list[ComparisonReport], response_format: str = "concise") -> dict:
+def batch_answer_text(reports: list[ComparisonReport], response_format: str = "concise") -> tuple[dict, str]:
     """compare_features for a list of targets: one comparison each, within the budget."""
     concise = response_format == "concise"
     items = [_dump(comparison_concise(r) if concise else r, concise) for r in reports]
@@ -217,4 +233,4 @@ def batch_answer(reports: list[ComparisonReport], response_format: str = "concis
         {k: v for k, v in d.items() if k not in drop and (k not in META_DEFAULTS or v != META_DEFAULTS[k])}
         for d in items
     ]
-    return fit({"response_format": response_format, "comparisons": items})
+    return fit_text({"response_format": response_format, "comparisons": items})

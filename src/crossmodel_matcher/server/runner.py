@@ -32,7 +32,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from crossmodel_matcher.answers import answer, compact_json
+from crossmodel_matcher.answers import answer_text
 from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.rules import LIGHT_THREADS, WORKER_NICENESS
 from crossmodel_matcher.server.answers import ANSWERS
@@ -59,9 +59,9 @@ def compute(matcher: Matcher, tool: str, method: str, kwargs: dict[str, Any], fm
     t0 = time.perf_counter()
     report = getattr(matcher, method)(**kwargs)
     elapsed = round((time.perf_counter() - t0) * 1000, 3)
-    structured = answer(report, fmt)
+    structured, text = answer_text(report, fmt)
     ANSWERS[tool].model_validate(structured)  # what the SDK would check, done here off the loop
-    return Outcome(structured, compact_json(structured), elapsed)
+    return Outcome(structured, text, elapsed)
 
 
 def _in_worker(tool: str, method: str, kwargs: dict[str, Any], fmt: str) -> Outcome:
