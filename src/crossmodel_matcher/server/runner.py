@@ -7,7 +7,7 @@ worker's GIL. The workers are forked before any thread starts; each loads the pa
 (its memory-mapped arrays are shared through the page cache), or shares a preloaded one.
 Without workers (tests, in-process servers, `serve --workers 0`) heavy queries run on the heavy
 thread limiter, waiting there for the server's own background load. Either way the worker also
-shapes the report for agents (`answers.answer`), validates it against the tool's answer model
+shapes the report for agents (`answers.answer_text`), validates it against the tool's answer model
 and serialises it (structured content and its compact JSON text); the matcher's time goes into
 the result's `_meta`, not into the report: the same question gets byte-identical reports.
 """
