@@ -17,6 +17,7 @@ import numpy as np
 
 from crossmodel_matcher.matcher.alignment_cache import CACHE_NAME
 from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
+from crossmodel_matcher.matcher.pool_masses import CACHE_NAME as POOLS_CACHE
 from crossmodel_matcher.matcher.shortlists import CACHE_NAME as SHORTLISTS_CACHE
 from crossmodel_matcher.store.checksums import file_entry
 
@@ -255,6 +256,8 @@ def cases(narrow: str, wide: str) -> list[Tamper]:
         Tamper("alignment cache: flags edited", set_cache(lambda d: _toggle_first(d["has_counterpart"][wide]), False), ()),
         Tamper("null cache: truncated", truncate(NULL_CACHE), ()),
         Tamper("shortlists cache: one byte flipped", flip_byte(SHORTLISTS_CACHE, 64), ()),
+        Tamper("relation pools cache: truncated", truncate(POOLS_CACHE), ()),
+        Tamper("relation pools cache: one byte flipped", flip_byte(POOLS_CACHE, 64), ()),
         Tamper("alignment cache: wrong lengths",
                set_cache(lambda d: d["dead"][narrow].append(0), keep_checksum=True), ()),
     ]

@@ -15,6 +15,9 @@ from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.matcher import shortlists
 from crossmodel_matcher.matcher.cache_files import write
 from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
+from crossmodel_matcher.matcher.pool_masses import CACHE_NAME as POOLS_CACHE
+from crossmodel_matcher.matcher.relate import pool_ids
+from crossmodel_matcher.matcher.relations import mass_containment
 from crossmodel_matcher.matcher.shortlists import CACHE_NAME as SHORTLISTS_CACHE
 from crossmodel_matcher.pair_source import open_pair
 from crossmodel_matcher.rules import ANSWER_BUDGET_CHARS, MAX_TOP_N, MAX_UNIQUE_LIMIT
@@ -183,7 +186,7 @@ def test_shortlists_keep_their_edge_scores(small_matcher):
 
 def test_caches_are_written_reused_and_rebuilt_when_stale(small_pair_dir):
     first = open_pair(small_pair_dir)
-    for rel in (NULL_CACHE, SHORTLISTS_CACHE):
+    for rel in (NULL_CACHE, SHORTLISTS_CACHE, POOLS_CACHE):
         assert (small_pair_dir / rel).is_file(), rel
     again = open_pair(small_pair_dir)
     for name, d in first.null.directions.items():
@@ -211,3 +214,31 @@ def test_has_counterpart_from_the_alignment_matches_a_full_scan(small_matcher):
             assert small_matcher.find_matches(model, f).has_counterpart == small_matcher.has_counterpart(
                 src, f, cs
             ), (model, f)
+
+
+def test_cached_relation_pools_are_what_queries_would_measure(small_matcher):
+    """Each feature's cached pool is its relation pool, with the masses measured at query time,
+    and reports read from the cache equal reports that measure every mass themselves."""
+    pair = small_matcher.pair
+    for m in pair.models:
+        t = pair.other(m.name)
+        for f in range(m.n_features):
+            ids, ts, st = small_matcher.pools.known(m.name, f)
+            assert np.array_equal(ids, np.sort(pool_ids(pair, m, f)))
+            si, sv = m.column(f)
+            want = mass_containment(si, sv, pair.n_aligned, t.act_indptr, t.act_indices, t.act_data, ids)
+            assert np.array_equal(ts, want[0]) and np.array_equal(st, want[1])
+    queries = [(m.name, f) for m in pair.models for f in range(min(12, m.n_features))]
+    cached = [small_matcher.find_matches(m, f, top_n=5) for m, f in queries]
+    decomp = [small_matcher.find_decomposition(m, f) for m, f in queries]
+    known = small_matcher.pools.known
+    small_matcher.pools.known = lambda model, feature: None  # measure every mass at query time
+    try:
+        assert [_without_timing(r) for r in cached] == [
+            _without_timing(small_matcher.find_matches(m, f, top_n=5)) for m, f in queries
+        ]
+        assert [_without_timing(r) for r in decomp] == [
+            _without_timing(small_matcher.find_decomposition(m, f)) for m, f in queries
+        ]
+    finally:
+        small_matcher.pools.known = known

@@ -19,6 +19,7 @@ from crossmodel_matcher.matcher import Matcher
 from crossmodel_matcher.matcher.alignment_cache import CACHE_NAME, dump_cache
 from crossmodel_matcher.matcher.cache_files import npz_bytes
 from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
+from crossmodel_matcher.matcher.pool_masses import CACHE_NAME as POOLS_CACHE
 from crossmodel_matcher.matcher.shortlists import CACHE_NAME as SHORTLISTS_CACHE
 from crossmodel_matcher.store import memory_budget
 from crossmodel_matcher.store.checksums import pair_fingerprint
@@ -51,7 +52,7 @@ def build_pair(
 
     Temporary folders that killed builds left near `out_dir` (and spill folders) are removed
     first. The model-wide alignment (decompositions, unique features), the null model and the
-    find_matches shortlists are computed here too and written with the pair; the alignment
+    find_matches shortlists and the relation pools are computed here too and written with the pair; the alignment
     cache is bound to the pair by its fingerprint. A streamed build keeps its resumable state
     in a hidden sibling of `out_dir` until the pair is written (see `store.checkpoint`); its
     limits go into the manifest, and what it measured into `report` when given (timings stay
@@ -71,9 +72,12 @@ def build_pair(
     pair = build_pair_tables(vocab, source_a, source_b, description, progress, limits)
     if report is not None:
         report.update(getattr(pair, "build_report", None) or {})
+    t0 = time.perf_counter()
     matcher = Matcher(pair, progress=progress)
+    if report is not None:  # null model, relation pools, alignment, shortlists
+        report["caches_s"] = round(time.perf_counter() - t0, 1)
     alignment = matcher.alignment.data
-    null, lists = matcher.null.arrays(), matcher.shortlists.arrays()
+    null, lists, pools = matcher.null.arrays(), matcher.shortlists.arrays(), matcher.pools.arrays()
 
     def caches(files: dict) -> dict[str, str | bytes]:  # derived once here, bound to the pair
         fp = pair_fingerprint(files)
@@ -81,6 +85,7 @@ def build_pair(
             CACHE_NAME: dump_cache(alignment, fp),
             NULL_CACHE: npz_bytes(null, fp),
             SHORTLISTS_CACHE: npz_bytes(lists, fp),
+            POOLS_CACHE: npz_bytes(pools, fp),
         }
 
     with disk_guard(Path(out_dir).resolve().parent, "the pair"):

@@ -109,10 +109,10 @@ CONCISE_TOKENS = 3
 """Tokens per token list in a concise answer (names only, most distinctive first)."""
 SHORTLIST_SIZE = MAX_TOP_N
 """Candidates kept per feature for find_matches by match_score (matcher/shortlists.py)."""
+CACHE_THREADS = 4
+"""Most threads computing a pair's relation pools (matcher/pool_masses.py), min(this, CPU cores)."""
 SHORTLIST_TIE_MARGIN = 1e-9
 """A query's k-th score must beat its shortlist's first left-out score by this much."""
-POOL_CACHE_FEATURES = 4096
-"""Features whose relation pool (matcher/relate.py: pool_ids) a matcher keeps, most recent first."""
 
 # ---- sizes of report lists ----------------------------------------------------------------
 MATCH_SHARED_TOKENS = 15  # shared tokens listed per match

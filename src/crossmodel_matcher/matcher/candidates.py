@@ -10,7 +10,7 @@ import numpy as np
 
 from crossmodel_matcher.errors import MatcherInputError
 from crossmodel_matcher.matcher import scores
-from crossmodel_matcher.matcher.relate import RelationTable
+from crossmodel_matcher.matcher.relate import Known, RelationTable
 from crossmodel_matcher.schemas import Direction
 from crossmodel_matcher.tables import ModelTables, PairTables
 
@@ -64,12 +64,14 @@ class CandidateScores:
 
 
 def score_candidates(
-    pair: PairTables, source: ModelTables, feature: int, targets: np.ndarray | None = None
+    pair: PairTables, source: ModelTables, feature: int, targets: np.ndarray | None = None,
+    known: Known | None = None,
 ) -> CandidateScores:
     """Every signal of `feature` against every feature of the other model.
 
     With `targets` (ids of the other model), only those candidates are scored, in that
-    order: same numbers, a fraction of the work (compare_features, prefilters).
+    order: same numbers, a fraction of the work (compare_features, prefilters). `known`: the
+    feature's cached relation pool with its masses (pool_masses.PoolMasses.known).
     """
     target = pair.other(source.name)
     sel = slice(None) if targets is None else np.asarray(targets, dtype=np.int64)
@@ -98,7 +100,7 @@ def score_candidates(
         out.match = scores.match_score(wov, corr)
         out.relations = RelationTable(
             pair, source, feature, corr, out.target_given_source, out.source_given_target,
-            out.p_values, wov.__getitem__, out.target_ids,
+            out.p_values, wov.__getitem__, out.target_ids, known,
         )
     if pair.decoder_comparable:
         out.cosine = scores.cosine_all(source.decoder[feature], target.decoder[sel])

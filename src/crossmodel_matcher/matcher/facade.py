@@ -4,13 +4,13 @@ nothing is set later and nothing calls back into the façade."""
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from crossmodel_matcher.errors import MatcherInputError
-from crossmodel_matcher.matcher import readings, shortlists, tokens, unique
+from crossmodel_matcher.matcher import pool_masses, readings, shortlists, tokens, unique
 from crossmodel_matcher.matcher import relations as rel
 from crossmodel_matcher.matcher.alignment import Alignment, load_or_build
 from crossmodel_matcher.matcher.candidates import (
@@ -24,7 +24,6 @@ from crossmodel_matcher.matcher.decompose import Decomposer
 from crossmodel_matcher.matcher.evidence import Polysemantic, has_counterpart, pair_evidence
 from crossmodel_matcher.matcher.null import CACHE_NAME as NULL_CACHE
 from crossmodel_matcher.matcher.null import NullModel
-from crossmodel_matcher.matcher.relate import pool_ids
 from crossmodel_matcher.matcher.shortlists import Shortlists
 from crossmodel_matcher.rules import (
     CHANCE_ALPHA,
@@ -36,7 +35,6 @@ from crossmodel_matcher.rules import (
     MATCH_SHARED_TOKENS,
     MAX_BATCH,
     MAX_TOP_N,
-    POOL_CACHE_FEATURES,
     RANK_KEYS,
     check_range,
 )
@@ -64,19 +62,17 @@ class Matcher:
         self.pair = pair
         where = None if pair_dir is None else Path(pair_dir)
         self.null = NullModel(pair, None if where is None else where / NULL_CACHE)
+        self.pools = pool_masses.load_or_build(pair, where, progress)
         # The alignment is built from decompositions whose verdicts need no alignment; the
         # decomposer that answers queries then reads it (polysemantic parts).
         plain = Decomposer(pair, self.candidate_scores, partial(self._evidence, polysemantic=None))
         self.alignment: Alignment = load_or_build(pair, where, plain.find_decomposition, progress)
         self._decomposer = Decomposer(pair, self.candidate_scores, self.evidence)
         self.shortlists: Shortlists = shortlists.load_or_build(pair, where)
-        self._pool = lru_cache(maxsize=POOL_CACHE_FEATURES)(self._pool_of)
 
-    def _pool_of(self, model: str, feature: int) -> np.ndarray:
-        """The relation pool of a feature (relate.pool_ids): a function of the feature alone."""
-        ids = pool_ids(self.pair, self.model(model), feature)
-        ids.flags.writeable = False
-        return ids
+    def _pool(self, model: str, feature: int) -> np.ndarray:
+        """The relation pool of a feature (relate.pool_ids), target ids, from the pair's cache."""
+        return self.pools.pool(model, feature)
 
     # ---- the pieces every query shares ----------------------------------------------------
     def model(self, name: str) -> ModelTables:
@@ -90,7 +86,8 @@ class Matcher:
     ) -> CandidateScores:
         """Every signal of `feature` against the other model's candidates (all, or `targets`),
         with the null attached: each candidate's best-of-N p-value is computed once, when needed."""
-        cs = score_candidates(self.pair, source, feature, targets)
+        known = self.pools.known(source.name, feature) if self.pair.has_activations else None
+        cs = score_candidates(self.pair, source, feature, targets, known)
         cs.attach_null(partial(self.null.chance_p, source, feature, cs))
         return cs
 

@@ -15,6 +15,9 @@ from crossmodel_matcher.rules import CHANCE_ALPHA, RELATION_MIN_CONTAINMENT
 from crossmodel_matcher.tables import ModelTables, PairTables
 
 LINKED_CODES = (rel.SAME, rel.PARENT, rel.CHILD)
+Known = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""A feature's relation pool: target ids ascending, target mass given source, source mass
+given target (matcher/pool_masses.py)."""
 
 
 class RelationTable:
@@ -22,18 +25,21 @@ class RelationTable:
 
     `corr`, `t_s`, `s_t` are arrays over all candidate positions (correlation, count
     containment); `p_of` / `wov_of` give best-of-N p-values / weighted token overlap at
-    positions; `target_ids` maps positions to target feature ids (None: identity).
-    Mass containment is measured on demand, per position, and cached.
+    positions; `target_ids` maps positions to target feature ids (None: identity). Mass
+    containment is read from `known` (ascending target ids and their two masses: the feature's
+    cached relation pool, matcher/pool_masses.py) or measured on demand, and kept per position.
     """
 
     def __init__(self, pair: PairTables, source: ModelTables, feature: int, corr, t_s, s_t,
-                 p_of, wov_of, target_ids: np.ndarray | None = None):
+                 p_of, wov_of, target_ids: np.ndarray | None = None,
+                 known: Known | None = None):
         self.pair, self.source, self.feature = pair, source, feature
         self.target = pair.other(source.name)
         self.corr, self.t_s, self.s_t = corr, t_s, s_t
         self.p_of = p_of  # positions -> best-of-N p-values
         self.wov_of = wov_of  # positions -> weighted token overlap
         self.target_ids = target_ids
+        self.known = known
         self.mass: dict[int, tuple[float, float]] = {}
         self._code = np.full(len(corr), -1, dtype=np.int8)  # codes known so far (-1: not yet)
 
@@ -44,6 +50,8 @@ class RelationTable:
         """Mass containment (target given source, source given target) at positions."""
         pos = np.asarray(pos, dtype=np.int64)
         todo = [int(i) for i in pos if int(i) not in self.mass]
+        if todo and self.known is not None and len(self.known[0]):
+            todo = self._from_known(todo)
         if todo:
             si, sv = self.source.column(self.feature)
             t = self.target
@@ -54,6 +62,16 @@ class RelationTable:
                 self.mass[i] = (float(ts[k]), float(st[k]))
         return (np.array([self.mass[int(i)][0] for i in pos]),
                 np.array([self.mass[int(i)][1] for i in pos]))
+
+    def _from_known(self, todo: list[int]) -> list[int]:
+        """Take the masses of positions in `known`; return the positions still to measure."""
+        ids, ts, st = self.known
+        want = self._ids(np.array(todo, dtype=np.int64))
+        at = np.minimum(np.searchsorted(ids, want), len(ids) - 1)
+        hit = ids[at] == want
+        for i, a in zip(np.array(todo)[hit].tolist(), at[hit].tolist()):
+            self.mass[i] = (float(ts[a]), float(st[a]))
+        return np.array(todo)[~hit].tolist()
 
     def codes(self, pos: np.ndarray, p: np.ndarray | None = None) -> np.ndarray:
         """Relation codes at positions (`p`: their best-of-N p-values, if already known)."""
@@ -86,13 +104,14 @@ class RelationTable:
         return pos[keep], codes[keep]
 
 
-def pool_ids(pair: PairTables, source: ModelTables, feature: int) -> np.ndarray:
+def pool_ids(pair: PairTables, source: ModelTables, feature: int, rows=None) -> np.ndarray:
     """Target ids of the relation pool of `feature` over every candidate (relation_pool), from
-    its row of the all-pairs statistics alone."""
+    its row of the all-pairs statistics alone (`rows`: that row, (sum of products, co-fire
+    counts), when the caller has read it already)."""
     if not pair.has_activations:
         return np.zeros(0, dtype=np.int64)
     target = pair.other(source.name)
-    sab, cof = pair.cross_rows(source.name, feature)
+    sab, cof = pair.cross_rows(source.name, feature) if rows is None else rows
     cof = np.asarray(cof, dtype=np.float64)
     t_s = scores.containment(cof, source.col_nnz[feature])
     s_t = scores.containment(cof, target.col_nnz)

@@ -63,9 +63,10 @@ def mass_containment(
     dense = np.zeros(n_aligned)
     dense[np.asarray(src_idx)] = src_val
     offsets = np.concatenate([[0], np.cumsum(lens[live])[:-1]])
-    pos = np.repeat(starts[live] - offsets, lens[live]) + np.arange(int(lens[live].sum()))
-    hit = dense[np.asarray(indices[pos])]
-    val = np.asarray(data[pos], dtype=np.float64)
+    spans = list(zip(starts[live].tolist(), ends[live].tolist()))  # contiguous slices: no gather
+    indices, data = np.asarray(indices), np.asarray(data)  # plain views: slicing a memmap is slow
+    hit = dense[np.concatenate([indices[a:b] for a, b in spans])]
+    val = np.concatenate([data[a:b] for a, b in spans]).astype(np.float64)
     t_s[live] = np.add.reduceat(hit, offsets) / total
     tgt_total = np.add.reduceat(val, offsets)
     on_src = np.add.reduceat(np.where(hit > 0, val, 0.0), offsets)

@@ -1,0 +1,143 @@
+"""Each feature's relation pool with its activation-mass containment, computed once per pair.
+
+The relation rule needs, for a source feature, the mass containment of every candidate in its
+relation pool (relate.pool_ids: the most contained candidates by count). Both depend on the
+pair alone, so they are computed once, feature by feature with the same function a query
+would use (relations.mass_containment, hence the same numbers), and cached beside the pair as
+`cache/pools-v1.npz`. A query then reads its pool and the pool's masses instead of gathering
+the sampled activations (at SplatNLP's density that gather was ~7 ms per wide feature);
+candidates outside the pool (compare_features on any pair) are still measured on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from crossmodel_matcher.matcher import cache_files
+from crossmodel_matcher.matcher import relations as rel
+from crossmodel_matcher.matcher.relate import Known, pool_ids
+from crossmodel_matcher.progress import progress_bar
+from crossmodel_matcher.rules import CACHE_THREADS
+from crossmodel_matcher.tables import ModelTables, PairTables
+
+CACHE_NAME = "cache/pools-v1.npz"
+BLOCK = 256  # features per task
+log = logging.getLogger(__name__)
+
+
+class PoolMasses:
+    """Per model: CSR rows (indptr [F+1]) of pool ids (ascending) and their two masses."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self._a = arrays
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The pools as cached beside the pair."""
+        return self._a
+
+    def known(self, model: str, feature: int) -> Known:
+        """Pool ids of `feature` (ascending) with their masses (relate.RelationTable's `known`)."""
+        ptr = self._a[f"{model}/indptr"]
+        lo, hi = int(ptr[feature]), int(ptr[feature + 1])
+        return (self._a[f"{model}/ids"][lo:hi], self._a[f"{model}/t_s"][lo:hi],
+                self._a[f"{model}/s_t"][lo:hi])
+
+    def pool(self, model: str, feature: int) -> np.ndarray:
+        """The relation pool of `feature` as target ids, ascending."""
+        ptr = self._a[f"{model}/indptr"]
+        return self._a[f"{model}/ids"][int(ptr[feature]): int(ptr[feature + 1])]
+
+    def fits(self, pair: PairTables) -> bool:
+        """Whether every model's rows have the pair's lengths and ids in range."""
+        for m in pair.models:
+            ptr, ids = self._a.get(f"{m.name}/indptr"), self._a.get(f"{m.name}/ids")
+            if ptr is None or ids is None or len(ptr) != m.n_features + 1 or int(ptr[-1]) != len(ids):
+                return False
+            if any(len(self._a.get(f"{m.name}/{k}", ())) != len(ids) for k in ("t_s", "s_t")):
+                return False
+            if len(ids) and (ids.min() < 0 or ids.max() >= pair.other(m.name).n_features):
+                return False
+        return True
+
+
+def _rows(pair: PairTables, m: ModelTables, features: range) -> tuple[np.ndarray, list, list, list]:
+    """Pool sizes, ids (ascending) and masses of `features` of `m` against the other model."""
+    t = pair.other(m.name)
+    lo, hi = features.start, features.stop
+    if pair.models[0].name == m.name:
+        sab, cof = pair.cross_sum_prod[lo:hi], pair.cross_cofire[lo:hi]
+    else:  # the second model's rows are columns: read them as one block, not one by one
+        sab, cof = pair.cross_sum_prod[:, lo:hi].T, pair.cross_cofire[:, lo:hi].T
+    counts, ids, t_s, s_t = np.zeros(len(features), dtype=np.int64), [], [], []
+    for k, f in enumerate(features):
+        pool = np.sort(pool_ids(pair, m, f, (sab[k], cof[k])))
+        if len(pool):
+            si, sv = m.column(f)
+            ts, st = rel.mass_containment(si, sv, pair.n_aligned, t.act_indptr, t.act_indices, t.act_data, pool)
+            counts[k] = len(pool)
+            ids.append(pool.astype(np.int32))
+            t_s.append(ts)
+            s_t.append(st)
+    return counts, ids, t_s, s_t
+
+
+def _model_rows(pair: PairTables, m: ModelTables, bar) -> dict[str, np.ndarray]:
+    """Pools and masses of every feature of `m`, in blocks on a few threads (numpy's gathers and
+    sums release the GIL); the blocks are joined in feature order, so the result is the same."""
+    blocks = [range(lo, min(lo + BLOCK, m.n_features)) for lo in range(0, m.n_features, BLOCK)]
+    counts, ids, t_s, s_t = [], [], [], []
+    with ThreadPoolExecutor(max(1, min(CACHE_THREADS, os.cpu_count() or 1))) as ex:
+        for block, (c, i, ts, st) in zip(blocks, ex.map(lambda b: _rows(pair, m, b), blocks)):
+            counts.append(c)
+            ids += i
+            t_s += ts
+            s_t += st
+            bar.update(len(block))
+    join = lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt)  # noqa: E731
+    return {
+        f"{m.name}/indptr": np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64),
+        f"{m.name}/ids": join(ids, np.int32),
+        f"{m.name}/t_s": join(t_s, np.float64),
+        f"{m.name}/s_t": join(s_t, np.float64),
+    }
+
+
+def build(pair: PairTables, progress: bool = False) -> PoolMasses:
+    """Every feature's relation pool and masses, both directions (none without activations)."""
+    if not pair.has_activations:
+        return empty(pair)
+    arrays: dict[str, np.ndarray] = {}
+    with progress_bar("relation pools", sum(m.n_features for m in pair.models), "feature", progress) as bar:
+        for m in pair.models:
+            arrays.update(_model_rows(pair, m, bar))
+    return PoolMasses(arrays)
+
+
+def empty(pair: PairTables) -> PoolMasses:
+    """No pools known: every query measures its own (a pair without activations has none)."""
+    arrays: dict[str, np.ndarray] = {}
+    for m in pair.models:
+        arrays.update({f"{m.name}/indptr": np.zeros(m.n_features + 1, dtype=np.int64),
+                       f"{m.name}/ids": np.zeros(0, np.int32), f"{m.name}/t_s": np.zeros(0),
+                       f"{m.name}/s_t": np.zeros(0)})
+    return PoolMasses(arrays)
+
+
+def load_or_build(pair: PairTables, pair_dir: Path | None, progress: bool = False) -> PoolMasses:
+    """The cached pools of the pair at `pair_dir`, built (and cached) when missing or stale."""
+    path = None if pair_dir is None else Path(pair_dir) / CACHE_NAME
+    arrays = cache_files.read(path, pair.fingerprint)
+    if arrays is not None:
+        pools = PoolMasses(arrays)
+        if pools.fits(pair):
+            return pools
+        log.info("relation pools in %s do not fit the pair; rebuilding", path)
+    pools = build(pair, progress)
+    if path is not None:
+        cache_files.write(path, pools.arrays(), pair.fingerprint)
+    return pools
