@@ -85,6 +85,8 @@ def test_malformed_stdio_frames_get_an_error_reply_and_the_server_keeps_serving(
         "{not json",
         {"jsonrpc": "2.0", "id": 5},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call",  # one line far over 64 KB
+         "params": {"name": "find_matches", "arguments": {"model": "x" * 200_000, "feature": 0}}},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
          "params": {"name": "find_matches", "arguments": {"model": "full", "feature": 0, "top_n": 2}}},
     ]
@@ -107,6 +109,24 @@ def test_malformed_stdio_frames_get_an_error_reply_and_the_server_keeps_serving(
     call = next(r for r in replies if r.get("id") == 2)["result"]
     assert not call.get("isError") and len(call["structuredContent"]["matches"]) == 2
     assert call["_meta"]["elapsed_ms"] >= 0
+    long = next(r for r in replies if r.get("id") == 3)
+    text = long["result"]["content"][0]["text"] if "result" in long else long["error"]["message"]
+    assert "model" in text and len(text) < 1000  # answered, naming the argument, not echoed whole
+
+
+def test_stdin_from_a_regular_file_is_served_too(small_pair_dir, tmp_path):
+    """A wire that is a file, not a pipe (`serve < requests.jsonl`): the SDK's own reader serves."""
+    frames = tmp_path / "frames.jsonl"
+    frames.write_text("\n".join([json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}),
+        "{not json"]) + "\n")
+    with frames.open() as stdin:
+        done = subprocess.run(serve_command("--pair", str(small_pair_dir), "--workers", "0"), stdin=stdin,
+                              capture_output=True, text=True, timeout=60)
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert replies[0]["id"] == 1 and "serverInfo" in replies[0]["result"]
+    assert replies[1]["error"]["code"] == -32700
 
 
 def _children(pid: int) -> list[int]:

@@ -158,5 +158,7 @@ MAX_QUERY_WORKERS = 4
 """Most worker processes for heavy queries (`serve --workers`, default min(this, CPU cores))."""
 WORKER_NICENESS = 10
 """Query workers run this much nicer than the server, so its event loop gets the CPU first."""
+STDIO_MAX_LINE_BYTES = 1 << 30
+"""Longest line the stdio transport reads (server/pipes.py; the SDK's own reader has no limit)."""
 ECHO_MAX_CHARS = 60
 """An unknown tool or argument name is echoed back at most this long (then '...')."""

@@ -3,7 +3,8 @@
 The SDK's stdio reader hands a line it cannot parse to the session as an exception, which
 only logs it; a client then waits for an answer that never comes. Here such a line gets a
 JSON-RPC error reply (id null): -32700 when it is not JSON, -32600 when it is JSON but not a
-JSON-RPC 2.0 message. Everything else is the SDK's `stdio_server` and low-level run loop.
+JSON-RPC 2.0 message. Everything else is the SDK's `stdio_server` and low-level run loop, fed
+by event-loop pipes where the wire allows (server/pipes.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from mcp.types import ErrorData, JSONRPCError
 from pydantic import ValidationError
+
+from crossmodel_matcher.server.pipes import wire_streams
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -71,8 +74,11 @@ class ReplyingReadStream:
 
 
 async def run_stdio(server: MCPServer) -> None:
-    """`server.run_stdio_async`, with malformed frames answered."""
+    """`server.run_stdio_async`, with malformed frames answered, reading and writing the wire
+    on the event loop where it can (server/pipes.py)."""
     low = server._lowlevel_server  # the SDK's own run_stdio_async uses it the same way
-    async with stdio_server() as (read_stream, write_stream):
-        await low.run(ReplyingReadStream(read_stream, write_stream), write_stream,
-                      low.create_initialization_options())
+    async with wire_streams() as wire:
+        streams = {} if wire is None else {"stdin": wire[0], "stdout": wire[1]}
+        async with stdio_server(**streams) as (read_stream, write_stream):
+            await low.run(ReplyingReadStream(read_stream, write_stream), write_stream,
+                          low.create_initialization_options())
