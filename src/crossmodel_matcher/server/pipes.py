@@ -2,7 +2,7 @@
 
 The SDK's stdio transport reads each line and writes (and flushes) each answer on a worker
 thread; three thread hand-offs per call are a fair share of a millisecond answer. Where the
-wire is a pipe, socket or terminal and the loop is asyncio, `wire_streams` serves it from the
+wire is a pipe, socket or terminal on a POSIX system and the loop is asyncio, `wire_streams` serves it from the
 loop itself (asyncio's pipe transports) and gives the SDK's `stdio_server` the two streams it
 reads and writes. Like the SDK, it serves from private copies of fd 0 and 1 and points them
 at the null device and at stderr meanwhile, so stray reads get EOF and stray prints miss the
@@ -88,7 +88,7 @@ async def wire_streams() -> AsyncIterator[tuple[LineReader, LineWriter] | None]:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
-    if loop is None or not (_is_stream(0) and _is_stream(1)):
+    if loop is None or os.name != "posix" or not (_is_stream(0) and _is_stream(1)):
         yield None
         return
     wire_in, wire_out, saved_in, saved_out = _claim()
