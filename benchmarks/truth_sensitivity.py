@@ -4,10 +4,11 @@ The truth of a trained pair (`trainedpair/truth.py`) assigns a latent to a child
 form (parent + child) only when the latent does not fire on most of the parent's
 parent-alone examples (`ABSORBED_MAX_PARENT_ALONE`, 0.5). This re-derives the truth of each
 cached pair from its saved decoders and evaluation activations at several values of that
-share (above 1: no condition, the truth of version 1) and scores the unchanged matcher
+share (above 1: no condition, the truth of version 1; 0: no absorbed forms at all, plain
+nearest-direction alignment) and scores the unchanged matcher
 against each with bench_trained's metrics. The matcher is not touched: only the truth moves.
 
-    python benchmarks/truth_sensitivity.py [--pairs topk-2048-1,relu-2048-1] [--shares 1.01,0.3,0.5,0.7]
+    python benchmarks/truth_sensitivity.py [--pairs topk-2048-1,relu-2048-1] [--shares 1.01,0,0.3,0.5,0.7]
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", default="topk-2048-1,topk-2048-2,relu-2048-1,relu-2048-2,topk-3072-3,relu-3072-3",
                     help="kind-wide-seed, comma-separated (narrow width 256)")
-    ap.add_argument("--shares", default="1.01,0.3,0.5,0.7")
+    ap.add_argument("--shares", default="1.01,0,0.3,0.5,0.7")
     args = ap.parse_args()
     print("| pair | parent-alone share | " + " | ".join(KEYS) + " |")
     print("|---|---|" + "---|" * len(KEYS))
@@ -66,7 +67,7 @@ def main() -> int:
         for share in map(float, args.shares.split(",")):
             truth = dict(base, **build.derive_truth(tf, decoders, acts, mag, share))
             row = trained_metrics(m, truth)
-            label = "none (v1)" if share > 1 else f"{share:g}"
+            label = "none (v1)" if share > 1 else "0 (plain)" if share == 0 else f"{share:g}"
             print(f"| {kind} 256/{wide} s{seed} | {label} | " + " | ".join(f"{row[k]:.3f}" for k in KEYS) + " |",
                   flush=True)
     return 0
