@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import replace
@@ -219,7 +220,7 @@ def print_table(results: dict[str, dict]) -> None:
     for r in results.values():
         keys += [k for k in r if k not in keys and k != "seconds"]
     width = max(len(k) for k in keys) + 2
-    short = [c.replace("trained-v1-", "") for c in cols]
+    short = [re.sub(r"^trained-v\d+-", "", c) for c in cols]
     print("| metric".ljust(width) + " | " + " | ".join(short) + " |")
     print("|" + "-" * width + "|" + "|".join("-" * (len(s) + 2) for s in short) + "|")
     for k in keys:

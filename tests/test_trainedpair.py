@@ -36,3 +36,21 @@ def test_truth_from_decoder_alignment():
     assert rel["strict"]["refinements"] == {0: [1]}
     assert rel["no_counterpart"] == {"narrow": [], "wide": []}
     assert truth.expected_verdicts(rel) == {0: "one_to_one", 1: "one_to_one"}
+
+
+def test_absorbed_form_only_for_a_latent_that_does_not_fire_for_the_parent_alone():
+    tf = make_features(4, d=32, n_parents=2, n_solo=3, n_rare=1)
+    p = int(np.flatnonzero(tf.kind == "parent")[0])
+    kid = int(tf.children(p)[0])
+    leaning = tf.scale[p] * tf.directions[p] + tf.scale[kid] * tf.directions[kid]  # parent + child
+    decoder = np.stack([leaning, leaning])
+    _, mag = sample(tf, 4000, np.random.default_rng(0))
+    on_child = mag[:, kid] > 0
+    # latent 0 fires on every example of the parent (its decoder leans to the child);
+    # latent 1 fires only for the child, in place of the parent (absorption)
+    acts = [np.stack([mag[:, p] > 0, on_child], axis=1).astype(np.float32)]
+    rates = truth.parent_alone_rates(acts, mag, tf)
+    assert rates[0, p] == 1.0 and rates[1, p] == 0.0
+    ids, _ = truth.assign(decoder, np.ones(2, dtype=bool), tf, rates)
+    assert ids.tolist() == [p, kid]
+    assert truth.assign(decoder, np.ones(2, dtype=bool), tf)[0].tolist() == [kid, kid]  # without rates

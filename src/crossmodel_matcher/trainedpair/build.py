@@ -27,7 +27,7 @@ from crossmodel_matcher.trainedpair import truth as truth_mod
 from crossmodel_matcher.trainedpair.data import TrueFeatures, make_features, sample
 from crossmodel_matcher.trainedpair.train import TrainConfig, encode_all, train_sae
 
-VERSION = 1
+VERSION = 2  # 2: an absorbed form is assigned only to latents that do not fire for the parent alone
 D_MODEL = 96
 N_TRAIN = 262_144
 N_EVAL = 40_000
@@ -95,28 +95,40 @@ def generate(spec: PairSpec, folder: Path, progress: bool = True) -> dict:
         for r in rows:
             fh.write(json.dumps({"tokens": [tf.names[t] for t in r]}) + "\n")
     inputs = {name: _write_inputs(folder, name, acts[name], keys) for name in acts}
+    np.savez(folder / "decoders.npz", **decoders)  # for re-deriving the truth without training
     null_keys = [keys[i] for i in np.random.default_rng(spec.seed + 3000).permutation(N_EVAL)]
     (folder / "wide_null_keys.txt").write_text("\n".join(null_keys) + "\n")
+    data = {"spec": asdict(spec), "models": ["narrow", "wide"]}
+    data.update(derive_truth(tf, decoders, acts, mag))
+    data.update({
+        "generation_seconds": round(time.perf_counter() - t0, 1),
+        "inputs": {n: {k: str(v) for k, v in vars(m).items() if v is not None and k != "name"}
+                   for n, m in inputs.items()},
+    })
+    return data
+
+
+def derive_truth(
+    tf: TrueFeatures, decoders: dict, acts: dict, mag: np.ndarray,
+    max_alone: float = truth_mod.ABSORBED_MAX_PARENT_ALONE,
+) -> dict:
+    """The truth entries of truth.json from both SAEs' decoders and evaluation activations
+    (`acts`: row blocks per model) and the true features' magnitudes on those examples."""
     assigned = {}
     for name in acts:
         live = np.zeros(decoders[name].shape[0], dtype=bool)
         for a in acts[name]:
             live |= (a > 0).any(axis=0)
-        assigned[name] = truth_mod.assign(decoders[name], live, tf)
+        rates = truth_mod.parent_alone_rates(acts[name], mag, tf)
+        assigned[name] = truth_mod.assign(decoders[name], live, tf, rates, max_alone)
     rel = truth_mod.relations(tf, assigned["narrow"], assigned["wide"])
-    data = {
-        "spec": asdict(spec),
-        "models": ["narrow", "wide"],
+    return {
         "true_features": {"names": tf.names, "kind": tf.kind.tolist(), "parent": tf.parent.tolist()},
         "assignment": {n: {"truth": a[0].tolist(), "cosine": np.round(a[1], 4).tolist()}
                        for n, a in assigned.items()},
         "relations": _jsonable(rel),
         "expected_verdicts": {str(k): v for k, v in truth_mod.expected_verdicts(rel).items()},
-        "generation_seconds": round(time.perf_counter() - t0, 1),
-        "inputs": {n: {k: str(v) for k, v in vars(m).items() if v is not None and k != "name"}
-                   for n, m in inputs.items()},
     }
-    return data
 
 
 def _jsonable(rel: dict) -> dict:

@@ -2,8 +2,11 @@
 
 Each live latent is assigned the true feature its decoder direction is closest to (cosine),
 where a child's direction also counts in its absorbed form (parent + child, the direction a
-latent learns when it fires for the child in place of the parent). Two tiers: strict
-(cosine >= 0.9) and loose (>= 0.7). From the assignments:
+latent learns when it fires for the child in place of the parent) -- for a latent that does
+fire in place of the parent only: one that fires on most examples where the parent is active
+without any child (`ABSORBED_MAX_PARENT_ALONE`) is the parent's latent, its decoder merely
+leaning towards a frequent child (common in L1-ReLU SAEs), and is compared with the plain
+directions. Two tiers: strict (cosine >= 0.9) and loose (>= 0.7). From the assignments:
 - same pairs: a narrow and a wide latent assigned the same true feature;
 - refinements of a narrow latent that carries a parent: the wide latents assigned its
   children;
@@ -18,10 +21,34 @@ import numpy as np
 from crossmodel_matcher.trainedpair.data import TrueFeatures
 
 TIERS = {"strict": 0.9, "loose": 0.7}
+ABSORBED_MAX_PARENT_ALONE = 0.5
+"""A latent firing on at least this share of its parent-alone examples is not an absorbed child."""
 
 
-def assign(decoder: np.ndarray, live: np.ndarray, tf: TrueFeatures) -> tuple[np.ndarray, np.ndarray]:
-    """Per latent: the true feature id it aligns with (-1 dead) and the cosine."""
+def parent_alone_rates(acts: list[np.ndarray], mag: np.ndarray, tf: TrueFeatures) -> np.ndarray:
+    """[F, T]: each latent's firing rate on the examples where parent t is active and none of
+    its children is (0 in columns that are not parents). `acts`: row blocks of [n, F]."""
+    fire = mag > 0
+    alone = np.zeros(fire.shape, dtype=np.float32)
+    for p in np.flatnonzero(tf.kind == "parent"):
+        alone[:, p] = fire[:, p] & ~fire[:, tf.children(p)].any(axis=1)
+    hits = np.zeros((acts[0].shape[1], tf.n))
+    row = 0
+    for block in acts:
+        hits += (block > 0).astype(np.float32).T @ alone[row : row + len(block)]
+        row += len(block)
+    return hits / np.maximum(alone.sum(axis=0), 1.0)[None, :]
+
+
+def assign(
+    decoder: np.ndarray, live: np.ndarray, tf: TrueFeatures, alone_rates: np.ndarray | None = None,
+    max_alone: float = ABSORBED_MAX_PARENT_ALONE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per latent: the true feature id it aligns with (-1 dead) and the cosine.
+
+    `alone_rates` (parent_alone_rates): a latent firing on >= `max_alone` of a parent's
+    parent-alone examples takes no absorbed form of its children; without the rates every
+    latent may take one (the truth of trained pairs of version 1)."""
     dec = decoder / np.maximum(np.linalg.norm(decoder, axis=1, keepdims=True), 1e-8)
     cos = dec @ tf.directions.T  # [F, T]
     kids = np.flatnonzero(tf.kind == "child")
@@ -29,6 +56,8 @@ def assign(decoder: np.ndarray, live: np.ndarray, tf: TrueFeatures) -> tuple[np.
     absorbed = tf.scale[par, None] * tf.directions[par] + tf.scale[kids, None] * tf.directions[kids]
     absorbed /= np.linalg.norm(absorbed, axis=1, keepdims=True)
     cos_abs = dec @ absorbed.T  # [F, n_children]
+    if alone_rates is not None:  # a latent that fires for the parent alone is not an absorbed child
+        cos_abs = np.where(alone_rates[:, par] >= max_alone, -np.inf, cos_abs)
     best = cos.argmax(axis=1)
     best_cos = cos.max(axis=1)
     a_best = cos_abs.argmax(axis=1)
