@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scale_store import N_FULL, N_ULTRA, write_store  # noqa: E402
 
-from crossmodel_matcher.store.limits import DEFAULT_SAMPLE_EXAMPLES  # noqa: E402
+from crossmodel_matcher.rules import DEFAULT_SAMPLE_EXAMPLES  # noqa: E402
 
 PROBE = r"""
 import json, statistics, sys, time

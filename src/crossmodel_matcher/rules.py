@@ -1,7 +1,8 @@
-"""Every rule, threshold, weight and limit of the matcher: the one home of each number.
+"""Every rule, threshold, weight and limit: the one home of each number.
 
-A leaf module (numpy only): schemas, scores, the null model, decompositions, alignment,
-the server's argument models and the compat layer all read their numbers from here.
+A leaf module (numpy only): schemas, scores, the null model, decompositions, alignment, the
+caches beside a pair, the streamed build, the server's argument models and transport, and the
+compat layer all read their numbers from here.
 """
 
 from __future__ import annotations
@@ -136,6 +137,32 @@ def check_range(name: str, value: object, lo: int, hi: int, error: type[Exceptio
         raise error(f"{name}={value} is out of range: use {lo}..{hi}")
     return value
 
+
+# ---- building a pair (store/) and the caches beside it (matcher/) ---------------------------
+DEFAULT_SAMPLE_EXAMPLES = 50_000
+"""Aligned examples whose activations a streamed build keeps (find_decomposition, masses)."""
+TOP_EXAMPLES_PER_FEATURE = 100
+"""Top examples kept per feature when derived from activations (as SplatNLP's store keeps)."""
+WEIGHT_MIN_FRACTION = 0.01
+"""Lift weights below this fraction of a feature's largest weight are set to 0 (noise)."""
+BLOCK_SHARE = 48
+"""One block of rows is this share of the memory limit: 256 MB at the default on a 24 GB machine."""
+MIN_BLOCK_BYTES, MAX_BLOCK_BYTES = 32 << 20, 512 << 20
+BLOCK_BYTES = 256 << 20
+"""Dense bytes a reader puts in one block (rows x features x 4)."""
+READ_AHEAD = 2
+"""Blocks a reader thread may hold ready while the current one is computed."""
+CHECKPOINT_SECONDS = 120.0
+"""A streamed build saves its partial sums at most this often (and after the narrow model)."""
+CALIBRATION_ROWS = 512
+"""Rows of the first block that are multiplied both ways to measure the dense and sparse costs."""
+SORT_CHUNK_ENTRIES = 1 << 23
+"""Entries sorted at once when ordering each sampled column by example."""
+FALLBACK_MEMORY = 8 << 30
+"""Physical memory assumed where the machine's cannot be read."""
+FEATURE_BLOCK = 256
+"""Features handled at a time when a cache beside the pair is computed (shortlists, relation
+pools, alignment)."""
 
 # ---- pair files: checks on open, memory budget, crash-safe writes ---------------------------
 QUICK_HASH_MAX_BYTES = 8 << 20

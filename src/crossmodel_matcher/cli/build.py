@@ -74,8 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    from crossmodel_matcher.rules import MEMORY_DEFAULT_SHARE
-    from crossmodel_matcher.store.limits import DEFAULT_SAMPLE_EXAMPLES
+    from crossmodel_matcher.rules import DEFAULT_SAMPLE_EXAMPLES, MEMORY_DEFAULT_SHARE
     from crossmodel_matcher.store.memory_budget import LIMIT_ENV, LIMIT_OPTION
 
     parser.add_argument("--max-examples", type=int, metavar="N",

@@ -28,14 +28,13 @@ from crossmodel_matcher.matcher.relations import (
     shares_tokens,
 )
 from crossmodel_matcher.progress import progress_bar
-from crossmodel_matcher.rules import CHANCE_ALPHA, DEFAULT_MAX_PARTS, RELATION_POOL_SIZE
+from crossmodel_matcher.rules import CHANCE_ALPHA, DEFAULT_MAX_PARTS, FEATURE_BLOCK, RELATION_POOL_SIZE
 from crossmodel_matcher.schemas import AlignmentSummary, DecompositionReport, SideAlignment
 from crossmodel_matcher.tables import PairTables
 
 Decompose = Callable[[str, int, int], DecompositionReport]
 """(model, feature, max_parts) -> that feature's decomposition."""
 
-BLOCK = 256
 log = logging.getLogger(__name__)
 
 
@@ -54,8 +53,8 @@ def counterpart_flags(pair: PairTables, source: str) -> tuple[np.ndarray, np.nda
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     mean_t = tgt.col_sum / n
     sd_t = np.sqrt(np.maximum(tgt.col_sumsq / n - mean_t**2, 0.0))
-    for lo in range(0, src.n_features, BLOCK):
-        hi = min(src.n_features, lo + BLOCK)
+    for lo in range(0, src.n_features, FEATURE_BLOCK):
+        hi = min(src.n_features, lo + FEATURE_BLOCK)
         if first:
             sab = np.asarray(pair.cross_sum_prod[lo:hi], dtype=np.float64)
             cof = np.asarray(pair.cross_cofire[lo:hi], dtype=np.float64)

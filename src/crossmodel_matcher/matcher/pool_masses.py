@@ -22,11 +22,10 @@ from crossmodel_matcher.matcher import cache_files
 from crossmodel_matcher.matcher import relations as rel
 from crossmodel_matcher.matcher.relate import Known, pool_ids
 from crossmodel_matcher.progress import progress_bar
-from crossmodel_matcher.rules import CACHE_THREADS
+from crossmodel_matcher.rules import CACHE_THREADS, FEATURE_BLOCK
 from crossmodel_matcher.tables import ModelTables, PairTables
 
 CACHE_NAME = "cache/pools-v1.npz"
-BLOCK = 256  # features per task
 log = logging.getLogger(__name__)
 
 
@@ -89,7 +88,7 @@ def _rows(pair: PairTables, m: ModelTables, features: range) -> tuple[np.ndarray
 def _model_rows(pair: PairTables, m: ModelTables, bar) -> dict[str, np.ndarray]:
     """Pools and masses of every feature of `m`, in blocks on a few threads (numpy's gathers and
     sums release the GIL); the blocks are joined in feature order, so the result is the same."""
-    blocks = [range(lo, min(lo + BLOCK, m.n_features)) for lo in range(0, m.n_features, BLOCK)]
+    blocks = [range(lo, min(lo + FEATURE_BLOCK, m.n_features)) for lo in range(0, m.n_features, FEATURE_BLOCK)]
     counts, ids, t_s, s_t = [], [], [], []
     with ThreadPoolExecutor(max(1, min(CACHE_THREADS, os.cpu_count() or 1))) as ex:
         for block, (c, i, ts, st) in zip(blocks, ex.map(lambda b: _rows(pair, m, b), blocks)):

@@ -17,11 +17,10 @@ import numpy as np
 
 from crossmodel_matcher.matcher import cache_files, scores
 from crossmodel_matcher.matcher.candidates import CandidateScores, score_candidates
-from crossmodel_matcher.rules import SHORTLIST_SIZE, SHORTLIST_TIE_MARGIN
+from crossmodel_matcher.rules import FEATURE_BLOCK, SHORTLIST_SIZE, SHORTLIST_TIE_MARGIN
 from crossmodel_matcher.tables import ModelTables, PairTables
 
 CACHE_NAME = "cache/shortlists-v1.npz"
-BLOCK = 256
 log = logging.getLogger(__name__)
 
 
@@ -76,8 +75,8 @@ def build(pair: PairTables, k: int = SHORTLIST_SIZE) -> Shortlists:
     rows_v, rows_i = [], []
     col_v = np.full((b.n_features, 0), -np.inf)  # the second model's rows, built as we go
     col_i = np.zeros((b.n_features, 0), dtype=np.int64)
-    for lo in range(0, a.n_features, BLOCK):
-        hi = min(a.n_features, lo + BLOCK)
+    for lo in range(0, a.n_features, FEATURE_BLOCK):
+        hi = min(a.n_features, lo + FEATURE_BLOCK)
         block = _match_block(pair, lo, hi)
         v, i = _top(block, np.broadcast_to(np.arange(b.n_features), block.shape), k)
         rows_v.append(v)

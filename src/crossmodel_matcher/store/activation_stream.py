@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossmodel_matcher.store import derive
+from crossmodel_matcher.rules import TOP_EXAMPLES_PER_FEATURE
 from crossmodel_matcher.store.sources import (  # noqa: F401  (re-exported for readers and tests)
     ActivationStream,
     CsrStream,
@@ -27,7 +27,7 @@ class TopK:
     feature's k-th best activation (its floor, refreshed at each merge) filters new entries.
     """
 
-    def __init__(self, n_features: int, k: int = derive.TOP_EXAMPLES_PER_FEATURE, merge_min: int = 1 << 21):
+    def __init__(self, n_features: int, k: int = TOP_EXAMPLES_PER_FEATURE, merge_min: int = 1 << 21):
         self.n_features, self.k, self.merge_min = n_features, k, merge_min
         self.fid = np.zeros(0, dtype=np.int32)
         self.act = np.zeros(0, dtype=np.float32)

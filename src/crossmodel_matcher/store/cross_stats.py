@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from crossmodel_matcher.rules import CALIBRATION_ROWS
+
 DEVICES = ("cpu", "cuda", "auto")
-CALIBRATION_ROWS = 512
-"""Rows of the first block that are multiplied both ways to measure the two costs."""
 
 
 def resolve_device(name: str):

@@ -12,12 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from crossmodel_matcher.rules import TOP_EXAMPLES_PER_FEATURE, WEIGHT_MIN_FRACTION
 from crossmodel_matcher.schemas import MAX_TOP_ROWS, TOP_FRACTION_DIVISOR, TOP_K_TOKENS
-
-TOP_EXAMPLES_PER_FEATURE = 100
-"""Top examples kept per feature when derived from activations (as SplatNLP's store keeps)."""
-WEIGHT_MIN_FRACTION = 0.01
-"""Lift weights below this fraction of a feature's largest weight are set to 0 (noise)."""
 
 
 @dataclass

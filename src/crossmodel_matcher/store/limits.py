@@ -20,14 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crossmodel_matcher.rules import (
+    BLOCK_SHARE,
+    CHECKPOINT_SECONDS,
+    DEFAULT_SAMPLE_EXAMPLES,
+    MAX_BLOCK_BYTES,
+    MIN_BLOCK_BYTES,
+)
 from crossmodel_matcher.store.memory_budget import memory_limit as resolve_memory_limit
-
-DEFAULT_SAMPLE_EXAMPLES = 50_000
-BLOCK_SHARE = 48
-"""One block of rows is this share of the memory limit: 256 MB at the default on a 24 GB machine."""
-MIN_BLOCK_BYTES, MAX_BLOCK_BYTES = 32 << 20, 512 << 20
-CHECKPOINT_SECONDS = 120.0
-"""A streamed build saves its partial sums at most this often (and after the narrow model)."""
 
 
 @dataclass

@@ -18,11 +18,10 @@ import os
 import re
 from dataclasses import dataclass
 
+from crossmodel_matcher.rules import FALLBACK_MEMORY, UNUSED_WIDTH_MIN
 from crossmodel_matcher.rules import MEMORY_DEFAULT_SHARE as DEFAULT_SHARE
-from crossmodel_matcher.rules import UNUSED_WIDTH_MIN
 
 LIMIT_ENV = "CROSSMODEL_MATCHER_MEMORY_LIMIT"
-FALLBACK_MEMORY = 8 << 30
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 

@@ -19,8 +19,7 @@ __all__ = [
     "sparsify_block",
 ]
 
-BLOCK_BYTES = 256 << 20
-"""Dense bytes a reader puts in one block (rows x features x 4)."""
+from crossmodel_matcher.rules import BLOCK_BYTES
 
 
 class ActivationStream(Protocol):

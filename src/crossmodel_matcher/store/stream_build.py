@@ -27,6 +27,7 @@ import numpy as np
 
 from crossmodel_matcher.errors import InputError
 from crossmodel_matcher.progress import progress_bar
+from crossmodel_matcher.rules import READ_AHEAD
 from crossmodel_matcher.store.activation_stream import align_first_rows
 from crossmodel_matcher.store.checkpoint import Checkpoint, HeldRows
 from crossmodel_matcher.store.cleanup import make_spill_dir
@@ -34,9 +35,6 @@ from crossmodel_matcher.store.cross_stats import BlockedCross
 from crossmodel_matcher.store.limits import BuildLimits
 from crossmodel_matcher.store.sources import ModelSource, stream_of
 from crossmodel_matcher.store.stream_pass import ModelPass, ModelReduction
-
-READ_AHEAD = 2
-"""Blocks a reader thread may hold ready while the current one is computed."""
 
 
 @dataclass

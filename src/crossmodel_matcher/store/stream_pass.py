@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from crossmodel_matcher.rules import SORT_CHUNK_ENTRIES
 from crossmodel_matcher.store.activation_stream import TopK, starts_of
 from crossmodel_matcher.store.checkpoint import HeldRows
 from crossmodel_matcher.store.cross_stats import BlockedCross
@@ -167,8 +168,6 @@ class ModelPass:
         return self.rows_done
 
 
-SORT_CHUNK_ENTRIES = 1 << 23
-"""Entries sorted at once when ordering each sampled column by example."""
 
 
 def _sample_csc(rows: list[np.ndarray], parts: list[sp.csr_matrix], n_sample: int, f: int):
