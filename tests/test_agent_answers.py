@@ -242,3 +242,17 @@ def test_cached_relation_pools_are_what_queries_would_measure(small_matcher):
         ]
     finally:
         small_matcher.pools.known = known
+
+
+def test_a_pools_cache_from_another_rule_is_rebuilt(small_pair_dir):
+    """Cached pools whose masses no longer match what a query measures (say, a release that
+    changed the relation pool's rule) are found by the probe and rebuilt, not trusted."""
+    first = open_pair(small_pair_dir)
+    arrays = {k: v.copy() for k, v in first.pools.arrays().items()}
+    live = np.flatnonzero(~first.model("full").dead)
+    lo = int(arrays["full/indptr"][live[0]])
+    assert int(arrays["full/indptr"][live[0] + 1]) > lo, "the probe's first feature has a pool here"
+    arrays["full/t_s"][lo] += 0.25
+    write(small_pair_dir / POOLS_CACHE, arrays, first.pair.fingerprint)
+    again = open_pair(small_pair_dir)
+    assert np.array_equal(again.pools.arrays()["full/t_s"], first.pools.arrays()["full/t_s"])

@@ -63,6 +63,18 @@ class PoolMasses:
                 return False
         return True
 
+    def probe_ok(self, pair: PairTables) -> bool:
+        """Whether a few live features' cached pools and masses are what a query would measure
+        now (a release that changed the relation pool's rule finds its old cache stale)."""
+        if not pair.has_activations:
+            return True
+        for m in pair.models:
+            live = np.flatnonzero(~m.dead)
+            for f in live[[0, len(live) // 2, -1]] if len(live) else []:
+                if not _same(self.known(m.name, int(f)), _row(pair, m, int(f))):
+                    return False
+        return True
+
 
 def _rows(pair: PairTables, m: ModelTables, features: range) -> tuple[np.ndarray, list, list, list]:
     """Pool sizes, ids (ascending) and masses of `features` of `m` against the other model."""
@@ -83,6 +95,19 @@ def _rows(pair: PairTables, m: ModelTables, features: range) -> tuple[np.ndarray
             t_s.append(ts)
             s_t.append(st)
     return counts, ids, t_s, s_t
+
+
+def _row(pair: PairTables, m: ModelTables, f: int) -> Known:
+    """One feature's pool (ascending) and masses, measured as a query would."""
+    pool = np.sort(pool_ids(pair, m, f))
+    t = pair.other(m.name)
+    si, sv = m.column(f)
+    ts, st = rel.mass_containment(si, sv, pair.n_aligned, t.act_indptr, t.act_indices, t.act_data, pool)
+    return pool, ts, st
+
+
+def _same(a: Known, b: Known) -> bool:
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
 
 
 def _model_rows(pair: PairTables, m: ModelTables, bar) -> dict[str, np.ndarray]:
@@ -133,9 +158,9 @@ def load_or_build(pair: PairTables, pair_dir: Path | None, progress: bool = Fals
     arrays = cache_files.read(path, pair.fingerprint)
     if arrays is not None:
         pools = PoolMasses(arrays)
-        if pools.fits(pair):
+        if pools.fits(pair) and pools.probe_ok(pair):
             return pools
-        log.info("relation pools in %s do not fit the pair; rebuilding", path)
+        log.info("relation pools in %s no longer match the pair or the rule; rebuilding", path)
     pools = build(pair, progress)
     if path is not None:
         cache_files.write(path, pools.arrays(), pair.fingerprint)
