@@ -156,3 +156,23 @@ def test_worker_processes_end_when_the_server_is_killed(small_pair_dir):
     while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
         time.sleep(0.2)
     assert not [w for w in workers if Path(f"/proc/{w}").exists()]
+
+
+def test_stdout_shared_with_stderr_is_served_too(small_pair_dir):
+    """`serve 2>&1`: the wire and the log share one pipe, so the SDK's own threads serve it (the
+    event-loop pipes would make the log's writes non-blocking); answers still come, one per line."""
+    frame = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+    proc = subprocess.Popen(serve_command("--pair", str(small_pair_dir), "--workers", "0"), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc.stdin.write(frame + "\n{not json\n")
+    proc.stdin.flush()
+    replies = []
+    while len(replies) < 2:
+        line = proc.stdout.readline()
+        assert line, "the server ended before answering"
+        if line.startswith("{"):
+            replies.append(json.loads(line))
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0
+    assert replies[0]["id"] == 1 and replies[1]["error"]["code"] == -32700

@@ -2,9 +2,9 @@
 
 The SDK's stdio transport reads each line and writes (and flushes) each answer on a worker
 thread; three thread hand-offs per call are a fair share of a millisecond answer. Where the
-wire is a pipe, socket or terminal on a POSIX system and the loop is asyncio, `wire_streams` serves it from the
-loop itself (asyncio's pipe transports) and gives the SDK's `stdio_server` the two streams it
-reads and writes. Like the SDK, it serves from private copies of fd 0 and 1 and points them
+wire is a pipe or socket on a POSIX system (stdout not shared with stderr) and the loop is
+asyncio, `wire_streams` serves it from the loop itself (asyncio's pipe transports) and gives the
+SDK's `stdio_server` the two streams it reads and writes. Like the SDK, it serves from private copies of fd 0 and 1 and points them
 at the null device and at stderr meanwhile, so stray reads get EOF and stray prints miss the
 wire; both are restored on exit. Anywhere else it yields None and the SDK's threads serve.
 """
@@ -22,12 +22,23 @@ from crossmodel_matcher.rules import STDIO_MAX_LINE_BYTES
 
 
 def _is_stream(fd: int) -> bool:
-    """Whether asyncio's pipe transports can serve `fd` (not a regular file)."""
+    """Whether asyncio's pipe transports should serve `fd`: a pipe or a socket (not a file, and
+    not a terminal, whose open file stderr usually shares: the transports make it non-blocking)."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def _shares_stderr(fd: int) -> bool:
+    """Whether `fd` is the same pipe or file as stderr (`2>&1`): making it non-blocking would make
+    stderr's writes fail when that pipe is full."""
+    try:
+        a, b = os.fstat(fd), os.fstat(2)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 class LineReader:
@@ -83,12 +94,12 @@ def _release(saved_in: int, saved_out: int) -> None:
 @asynccontextmanager
 async def wire_streams() -> AsyncIterator[tuple[LineReader, LineWriter] | None]:
     """(reader, writer) over the process's stdin and stdout on the running asyncio loop; None
-    where they are not pipes, sockets or terminals, or the loop is not asyncio's."""
+    where they are not pipes or sockets, stdout is stderr's pipe, or the loop is not asyncio's."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
-    if loop is None or os.name != "posix" or not (_is_stream(0) and _is_stream(1)):
+    if loop is None or os.name != "posix" or not (_is_stream(0) and _is_stream(1)) or _shares_stderr(1):
         yield None
         return
     wire_in, wire_out, saved_in, saved_out = _claim()
