@@ -76,30 +76,10 @@ class PoolMasses:
         return True
 
 
-def _rows(pair: PairTables, m: ModelTables, features: range) -> tuple[np.ndarray, list, list, list]:
-    """Pool sizes, ids (ascending) and masses of `features` of `m` against the other model."""
-    t = pair.other(m.name)
-    lo, hi = features.start, features.stop
-    if pair.models[0].name == m.name:
-        sab, cof = pair.cross_sum_prod[lo:hi], pair.cross_cofire[lo:hi]
-    else:  # the second model's rows are columns: read them as one block, not one by one
-        sab, cof = pair.cross_sum_prod[:, lo:hi].T, pair.cross_cofire[:, lo:hi].T
-    counts, ids, t_s, s_t = np.zeros(len(features), dtype=np.int64), [], [], []
-    for k, f in enumerate(features):
-        pool = np.sort(pool_ids(pair, m, f, (sab[k], cof[k])))
-        if len(pool):
-            si, sv = m.column(f)
-            ts, st = rel.mass_containment(si, sv, pair.n_aligned, t.act_indptr, t.act_indices, t.act_data, pool)
-            counts[k] = len(pool)
-            ids.append(pool.astype(np.int32))
-            t_s.append(ts)
-            s_t.append(st)
-    return counts, ids, t_s, s_t
-
-
-def _row(pair: PairTables, m: ModelTables, f: int) -> Known:
-    """One feature's pool (ascending) and masses, measured as a query would."""
-    pool = np.sort(pool_ids(pair, m, f))
+def _row(pair: PairTables, m: ModelTables, f: int, rows=None) -> Known:
+    """One feature's pool (ascending) and masses, measured as a query would (`rows`: its row of
+    the all-pairs statistics, when already read)."""
+    pool = np.sort(pool_ids(pair, m, f, rows))
     t = pair.other(m.name)
     si, sv = m.column(f)
     ts, st = rel.mass_containment(si, sv, pair.n_aligned, t.act_indptr, t.act_indices, t.act_data, pool)
@@ -110,24 +90,35 @@ def _same(a: Known, b: Known) -> bool:
     return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
 
 
+def _rows(pair: PairTables, m: ModelTables, features: range) -> list[Known]:
+    """Pools and masses of `features` of `m` against the other model."""
+    lo, hi = features.start, features.stop
+    if pair.models[0].name == m.name:
+        sab, cof = pair.cross_sum_prod[lo:hi], pair.cross_cofire[lo:hi]
+    else:  # the second model's rows are columns: read them as one block, not one by one
+        sab, cof = pair.cross_sum_prod[:, lo:hi].T, pair.cross_cofire[:, lo:hi].T
+    return [_row(pair, m, f, (sab[k], cof[k])) for k, f in enumerate(features)]
+
+
 def _model_rows(pair: PairTables, m: ModelTables, bar) -> dict[str, np.ndarray]:
     """Pools and masses of every feature of `m`, in blocks on a few threads (numpy's gathers and
     sums release the GIL); the blocks are joined in feature order, so the result is the same."""
     blocks = [range(lo, min(lo + FEATURE_BLOCK, m.n_features)) for lo in range(0, m.n_features, FEATURE_BLOCK)]
-    counts, ids, t_s, s_t = [], [], [], []
+    rows: list[Known] = []
     with ThreadPoolExecutor(max(1, min(CACHE_THREADS, os.cpu_count() or 1))) as ex:
-        for block, (c, i, ts, st) in zip(blocks, ex.map(lambda b: _rows(pair, m, b), blocks)):
-            counts.append(c)
-            ids += i
-            t_s += ts
-            s_t += st
+        for block, done in zip(blocks, ex.map(lambda b: _rows(pair, m, b), blocks)):
+            rows += done
             bar.update(len(block))
-    join = lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt)  # noqa: E731
+    sizes = np.array([len(r[0]) for r in rows], dtype=np.int64)
+
+    def join(i: int, dtype) -> np.ndarray:
+        return np.concatenate([r[i] for r in rows]).astype(dtype) if rows else np.zeros(0, dtype)
+
     return {
-        f"{m.name}/indptr": np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64),
-        f"{m.name}/ids": join(ids, np.int32),
-        f"{m.name}/t_s": join(t_s, np.float64),
-        f"{m.name}/s_t": join(s_t, np.float64),
+        f"{m.name}/indptr": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        f"{m.name}/ids": join(0, np.int32),
+        f"{m.name}/t_s": join(1, np.float64),
+        f"{m.name}/s_t": join(2, np.float64),
     }
 
 
